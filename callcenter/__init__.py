@@ -1,0 +1,1 @@
+"""Anxin 12349: the web service (HTTP API, pages, websockets) and the command line."""
