@@ -1,0 +1,137 @@
+"""Test harness: real PostgreSQL and Redis, a fresh database and a Redis key prefix per test.
+
+With DATABASE_URL / REDIS_URL set (CI on this machine) the tests use those servers; without
+them, an embedded PostgreSQL and Redis start once for the session in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import uuid
+from typing import Any, AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from callcenter.embedded import EmbeddedServices
+from callcenter.migrate import migrate
+from callcenter.settings import Settings, load_settings
+
+_counter = itertools.count(1)
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    env = {k: v for k, v in os.environ.items() if k in ("DATABASE_URL", "REDIS_URL")}
+    settings = load_settings(environ=env, data_dir=str(tmp_path_factory.mktemp("var")),
+                             secret_key="test-secret-key", log_level="WARNING")
+    services = EmbeddedServices(settings)
+    started = services.start()
+    yield started
+    services.stop()
+
+
+@pytest.fixture(scope="session")
+def template_db(base_settings: Settings) -> Iterator[str]:
+    """A migrated database that every test's database is cloned from."""
+    name = f"anxin_tpl_{os.getpid()}"
+
+    async def setup() -> None:
+        admin = await asyncpg.connect(base_settings.database_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(with_database(base_settings.database_url, name))
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+
+    async def teardown() -> None:
+        admin = await asyncpg.connect(base_settings.database_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    asyncio.run(setup())
+    yield name
+    asyncio.run(teardown())
+
+
+@pytest.fixture
+async def db_url(base_settings: Settings, template_db: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test only."""
+    name = f"anxin_t_{os.getpid()}_{next(_counter)}"
+    admin = await asyncpg.connect(base_settings.database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    finally:
+        await admin.close()
+    yield with_database(base_settings.database_url, name)
+    admin = await asyncpg.connect(base_settings.database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def empty_db_url(base_settings: Settings) -> AsyncIterator[str]:
+    """A fresh database with no migrations applied."""
+    name = f"anxin_e_{os.getpid()}_{next(_counter)}"
+    admin = await asyncpg.connect(base_settings.database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield with_database(base_settings.database_url, name)
+    admin = await asyncpg.connect(base_settings.database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(db_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def settings(base_settings: Settings, db_url: str) -> AsyncIterator[Settings]:
+    """Settings for one test: its own database and its own Redis key prefix."""
+    prefix = f"anxin-test:{uuid.uuid4().hex[:12]}:"
+    yield base_settings.replace(database_url=db_url, redis_prefix=prefix)
+    client = aioredis.from_url(base_settings.redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(autouse=True)
+async def no_unhandled_loop_errors() -> AsyncIterator[None]:
+    """Fail a test if an exception went unhandled in the event loop while it ran."""
+    loop = asyncio.get_running_loop()
+    seen: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: seen.append(context))
+    yield
+    loop.set_exception_handler(previous)
+    assert not seen, f"unhandled exceptions in the event loop: {seen}"
