@@ -162,6 +162,12 @@ def text(value: Any, *, max_len: int, min_len: int = 1) -> str:
     return cleaned
 
 
+def text_list(value: Any, *, max_len: int, max_items: int = 20) -> list[str]:
+    if not isinstance(value, list) or len(value) > max_items:
+        raise Invalid(f"应为最多{max_items}项的文本列表 (must be a list of at most {max_items} texts)")
+    return [text(v, max_len=max_len) for v in value]
+
+
 def name(value: Any) -> str:
     cleaned = text(value, max_len=40)
     if re.search(r"[\d<>{}@#$%^&*=+\\|/]", cleaned):

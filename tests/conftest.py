@@ -135,3 +135,68 @@ async def no_unhandled_loop_errors() -> AsyncIterator[None]:
     yield
     loop.set_exception_handler(previous)
     assert not seen, f"unhandled exceptions in the event loop: {seen}"
+
+
+@pytest.fixture
+async def world(db: asyncpg.Connection) -> dict[str, int]:
+    from tests import factories
+
+    return await factories.world(db)
+
+
+class Client:
+    """An HTTP client on the test app with helpers to log in and send the CSRF header."""
+
+    def __init__(self, client: Any) -> None:
+        self.http = client
+        self.csrf = ""
+
+    async def login(self, username: str, password: str | None = None) -> dict[str, Any]:
+        from tests.factories import PASSWORD
+
+        resp = await self.http.post("/api/v1/auth/login",
+                                    json={"username": username, "password": password or PASSWORD})
+        body = await resp.json()
+        assert resp.status == 200, body
+        self.csrf = body["csrf_token"]
+        return body
+
+    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
+        return {"X-CSRF-Token": self.csrf, **(headers or {})}
+
+    async def get(self, url: str, **kw: Any) -> Any:
+        return await self.http.get(url, **kw)
+
+    async def post(self, url: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return await self.http.post(url, headers=self._headers(headers), **kw)
+
+    async def patch(self, url: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return await self.http.patch(url, headers=self._headers(headers), **kw)
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[Any]:
+    """A factory of logged-out clients on one running test app."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from callcenter.app import create_app
+
+    server = TestServer(create_app(settings))
+    await server.start_server()
+    clients: list[TestClient] = []
+
+    async def make() -> Client:
+        c = TestClient(server)
+        await c.start_server()
+        clients.append(c)
+        return Client(c)
+
+    yield make
+    for c in clients:
+        await c.close()
+    await server.close()
+
+
+@pytest.fixture
+async def client(app_client: Any) -> Client:
+    return await app_client()

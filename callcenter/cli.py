@@ -1,0 +1,231 @@
+"""The `callcenter` command: demo, serve, migrate, seed, and bulk imports."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Coroutine
+
+import asyncpg
+
+from callcenter.embedded import EmbeddedError, EmbeddedServices
+from callcenter.logs import configure_logging
+from callcenter.migrate import migrate
+from callcenter.settings import Settings, SettingsError, ensure_secret_key, load_settings
+
+log = logging.getLogger("callcenter.cli")
+DEMO_PASSWORD = "anxin12349"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callcenter", description="安心12349 虚拟养老院呼叫中心 (Anxin 12349 call centre)")
+    parser.add_argument("--config", help="TOML settings file (environment variables win)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def listen(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", help="address to listen on (ANXIN_HOST)")
+        p.add_argument("--port", type=int, help="port to listen on (ANXIN_PORT)")
+
+    demo = sub.add_parser("demo", help="start the Weihai demo city: embedded services unless "
+                                       "DATABASE_URL/REDIS_URL are set, seed once, serve")
+    listen(demo)
+    demo.add_argument("--elders", type=int, default=2000, help="elders to seed (default 2000)")
+    demo.add_argument("--seed", type=int, default=12349, help="random seed (default 12349)")
+    serve = sub.add_parser("serve", help="migrate, then serve the web app")
+    listen(serve)
+    sub.add_parser("migrate", help="apply the SQL migrations not yet applied")
+    seed = sub.add_parser("seed", help="build the Weihai demo city into an empty database")
+    seed.add_argument("--elders", type=int, default=2000, help="elders to create (default 2000)")
+    seed.add_argument("--seed", type=int, default=12349, help="random seed (default 12349)")
+    seed.add_argument("--password", default=DEMO_PASSWORD, help="password of every demo login")
+    for kind in ("elders", "devices"):
+        group = sub.add_parser(kind, help=f"{kind} registry commands")
+        actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+        imp = actions.add_parser("import", help=f"import {kind} from CSV or XLSX (all or nothing)")
+        imp.add_argument("file", type=Path, help="CSV (UTF-8, BOM allowed) or XLSX file")
+        imp.add_argument("--skip-bad", action="store_true",
+                         help="write the good rows and report the bad ones")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        overrides: dict[str, Any] = {"config_file": args.config}
+        if getattr(args, "host", None):
+            overrides["host"] = args.host
+        if getattr(args, "port", None):
+            overrides["port"] = args.port
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        print(f"配置错误 (settings error): {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    for name, low in (("elders", 0), ("seed", 0)):
+        value = getattr(args, name, None)
+        if isinstance(value, int) and value < low:
+            print(f"--{name} must be ≥ {low}", file=sys.stderr)
+            return 2
+    try:
+        with EmbeddedServices(settings) as running:
+            running = ensure_secret_key(running)
+            print(f"PostgreSQL: {_describe(running.database_url, settings.database_url)}")
+            print(f"Redis:      {_describe(running.redis_url, settings.redis_url)}", flush=True)
+            return COMMANDS[args.command](running, args)
+    except EmbeddedError as exc:
+        print(f"无法启动内置服务 (cannot start an embedded server): {exc}", file=sys.stderr)
+        return 1
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"连接失败 (connection failed): {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _describe(url: str, configured: str) -> str:
+    from callcenter.settings import hide_password
+
+    where = "external (from the environment)" if configured else "embedded, in the data folder"
+    return f"{hide_password(url)}  [{where}]"
+
+
+def _run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    return asyncio.run(coro_fn())
+
+
+async def _connect(settings: Settings) -> asyncpg.Connection:
+    return await asyncpg.connect(settings.database_url)
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async def go() -> int:
+        conn = await _connect(settings)
+        try:
+            applied = await migrate(conn)
+        finally:
+            await conn.close()
+        print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+        return 0
+    return _run(go)
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from callcenter.seed import SeedError, seed_city
+
+    async def go() -> int:
+        conn = await _connect(settings)
+        try:
+            await migrate(conn)
+            report = await seed_city(conn, elders=args.elders, seed=args.seed,
+                                     demo_password=args.password)
+        except SeedError as exc:
+            print(f"未写入 (nothing written): {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await conn.close()
+        print(f"seeded Weihai in {report.seconds:.1f} s: {report}")
+        return 0
+    return _run(go)
+
+
+def _serve(settings: Settings, banner: Callable[[], None] | None = None) -> int:
+    from aiohttp import web
+
+    from callcenter.app import create_app
+
+    async def prepare() -> None:
+        conn = await _connect(settings)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(prepare())
+
+    def ready(*_: Any) -> None:
+        print(f"\n安心12349 已启动 (Anxin is running): http://{settings.host}:{settings.port}/",
+              flush=True)
+        if banner:
+            banner()
+
+    app = create_app(settings)
+    app.on_startup.append(_async(ready))
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
+                shutdown_timeout=10)
+    return 0
+
+
+def _async(fn: Callable[..., None]) -> Callable[..., Coroutine[Any, Any, None]]:
+    async def wrapper(*args: Any) -> None:
+        fn(*args)
+    return wrapper
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    return _serve(settings)
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from callcenter.seed import DEMO_LOGINS, seed_city
+
+    async def prepare() -> None:
+        conn = await _connect(settings)
+        try:
+            await migrate(conn)
+            if await conn.fetchval("SELECT count(*) FROM regions") == 0:
+                started = time.monotonic()
+                print(f"seeding the Weihai demo city ({args.elders} elders)…", flush=True)
+                await seed_city(conn, elders=args.elders, seed=args.seed,
+                                demo_password=DEMO_PASSWORD)
+                print(f"seeded in {time.monotonic() - started:.1f} s", flush=True)
+            else:
+                print("demo city already in the database; not seeding again", flush=True)
+        finally:
+            await conn.close()
+
+    asyncio.run(prepare())
+
+    def banner() -> None:
+        print(f"演示账号 (demo logins), password / 密码: {DEMO_PASSWORD}")
+        for username, role, region, description in DEMO_LOGINS:
+            print(f"  {username:<16} {role:<15} {region:<12} {description}")
+        print("Ctrl-C 停止 (to stop)", flush=True)
+
+    return _serve(settings, banner)
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from callcenter import imports
+
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        print(f"无法读取文件 (cannot read file): {exc}", file=sys.stderr)
+        return 2
+    fn = imports.import_elders if args.command == "elders" else imports.import_devices
+
+    async def go() -> int:
+        conn = await _connect(settings)
+        try:
+            await migrate(conn)
+            report = await fn(conn, data, args.file.name, skip_bad=args.skip_bad,
+                              default_area_code=settings.default_area_code)
+        except imports.ImportFileError as exc:
+            print(f"文件无法导入 (file cannot be imported): {exc}", file=sys.stderr)
+            return 2
+        finally:
+            await conn.close()
+        print(report.format_text())
+        return 0 if report.ok else 1
+    return _run(go)
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "demo": cmd_demo, "serve": cmd_serve, "migrate": cmd_migrate, "seed": cmd_seed,
+    "elders": cmd_import, "devices": cmd_import,
+}
