@@ -62,7 +62,7 @@ def id_number(value: Any, today: dt.date | None = None) -> IdNumber:
     """
     if not isinstance(value, str) or not value.strip():
         raise Invalid("必填 (required)")
-    number = ric.compact(value).upper()
+    number = re.sub(r"[\s-]", "", ric.compact(value)).upper()
     if len(number) != 18 or not number[:17].isdigit() or number[17] not in "0123456789X":
         raise Invalid("身份证号应为18位 (ID number must be 18 characters: 17 digits and a digit or X)")
     if ric.calc_check_digit(number) != number[17]:
