@@ -39,6 +39,10 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex[:16]
     token = request_id_var.set(rid)
     started = time.monotonic()
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded and request.app[keys.SETTINGS].trust_proxy:
+        # nginx appends the address it saw last; earlier entries are the client's own claims
+        request = request.clone(remote=forwarded.rsplit(",", 1)[-1].strip())
     try:
         response = await handler(request)
         response.headers["X-Request-Id"] = rid

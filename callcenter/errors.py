@@ -116,7 +116,14 @@ def error_response(request: web.Request, status: int, body: dict[str, Any],
         return json_response(body, status=status, headers=headers)
     from callcenter.pages import render_error  # pages import errors; resolve at call time
 
-    return render_error(request, status, body, headers)
+    try:
+        return render_error(request, status, body, headers)
+    except web.HTTPException:
+        raise
+    except Exception:  # noqa: BLE001 - the error page itself failed: answer plainly, log once
+        log.exception("error page failed to render")
+        return web.Response(status=status, text=f"{status} — request id {body['request_id']}",
+                            headers=headers)
 
 
 @web.middleware

