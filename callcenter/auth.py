@@ -114,8 +114,9 @@ async def session_middleware(request: web.Request,
     token = request.cookies.get(SESSION_COOKIE)
     if token and len(token) < 200:
         settings = request.app[keys.SETTINGS]
-        request[PRINCIPAL] = await load_principal(request.app[keys.DB], token,
-                                                    settings.session_ttl_s)
+        found = await load_principal(request.app[keys.DB], token, settings.session_ttl_s)
+        if found is not None:
+            request[PRINCIPAL] = found
     return await handler(request)
 
 

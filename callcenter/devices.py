@@ -92,7 +92,7 @@ async def fetch_device(db: asyncpg.Pool, p: auth.Principal, serial: str) -> asyn
 async def devices_list(request: web.Request) -> web.Response:
     p = auth.principal(request)
     limit, after = paging(request)
-    conditions, args = [f"d.id > $1", auth.scope_sql(2)], [after, *auth.scope_args(p)]
+    conditions, args = ["d.id > $1", auth.scope_sql(2)], [after, *auth.scope_args(p)]
     if request.query.get("elder_id"):
         raw = request.query["elder_id"]
         if not raw.isdigit():

@@ -203,7 +203,7 @@ def _search_condition(q: str, area: str) -> tuple[str, Any]:
 async def search(request: web.Request, p: auth.Principal, *, q: str, region: str | None,
                  risk_group: str | None, status: str | None, limit: int, after: int
                  ) -> list[asyncpg.Record]:
-    conditions = [f"e.id > $2", auth.scope_sql(3)]
+    conditions = ["e.id > $2", auth.scope_sql(3)]
     args: list[Any] = [None, after, *auth.scope_args(p)]
     if q:
         cond, value = _search_condition(q, request.app[keys.SETTINGS].default_area_code)

