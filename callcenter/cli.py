@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Coroutine
 
@@ -43,6 +44,16 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--elders", type=int, default=2000, help="elders to create (default 2000)")
     seed.add_argument("--seed", type=int, default=12349, help="random seed (default 12349)")
     seed.add_argument("--password", default=DEMO_PASSWORD, help="password of every demo login")
+    users = sub.add_parser("users", help="user accounts")
+    user_actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = user_actions.add_parser("add", help="create a user; the password is read from stdin "
+                                              "(or asked for on a terminal)")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, help="admin, supervisor, operator, "
+                                                   "provider_admin or provider_staff")
+    add.add_argument("--region", required=True, help="region code, e.g. 371000 for the city")
+    add.add_argument("--name", default="", help="display name (default: the user name)")
+    add.add_argument("--provider-id", type=int, help="provider of a provider_* user")
     for kind in ("elders", "devices"):
         group = sub.add_parser(kind, help=f"{kind} registry commands")
         actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -55,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # pgserver asks platformdirs for a runtime dir; on servers without XDG_RUNTIME_DIR it warns
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR", category=UserWarning)
     try:
         overrides: dict[str, Any] = {"config_file": args.config}
         if getattr(args, "host", None):
@@ -193,7 +206,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     def banner() -> None:
         print(f"演示账号 (demo logins), password / 密码: {DEMO_PASSWORD}")
         for username, role, region, description in DEMO_LOGINS:
-            print(f"  {username:<16} {role:<15} {region:<12} {description}")
+            print(f"  {username:<14} {role:<15} {description} · {region}")
         print("Ctrl-C 停止 (to stop)", flush=True)
 
     return _serve(settings, banner)
@@ -225,7 +238,37 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return _run(go)
 
 
+def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
+    import getpass
+
+    from callcenter.users import create_user
+    from callcenter.validation import Invalid, ValidationError
+
+    password = getpass.getpass("密码 (password): ") if sys.stdin.isatty() \
+        else sys.stdin.readline().rstrip("\n")
+
+    async def go() -> int:
+        conn = await _connect(settings)
+        try:
+            await migrate(conn)
+            user_id = await create_user(conn, username=args.username, password=password,
+                                        role=args.role, region_code=args.region,
+                                        display_name=args.name, provider_id=args.provider_id)
+        except ValidationError as exc:
+            for field, reason in exc.fields.items():
+                print(f"{field}: {reason}", file=sys.stderr)
+            return 2
+        except Invalid as exc:
+            print(exc.reason, file=sys.stderr)
+            return 2
+        finally:
+            await conn.close()
+        print(f"created user {args.username} (id {user_id}, {args.role}, region {args.region})")
+        return 0
+    return _run(go)
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "demo": cmd_demo, "serve": cmd_serve, "migrate": cmd_migrate, "seed": cmd_seed,
-    "elders": cmd_import, "devices": cmd_import,
+    "elders": cmd_import, "devices": cmd_import, "users": cmd_users,
 }

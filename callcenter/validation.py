@@ -7,6 +7,7 @@ Every failure names a reason in Chinese with the English after it, e.g.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -74,9 +75,15 @@ def id_number(value: Any, today: dt.date | None = None) -> IdNumber:
     today = today or dt.date.today()
     if birth > today or birth.year < today.year - 130:
         raise Invalid("身份证号中的出生日期不合理 (birth date in the ID number is out of range)")
-    if not any(props.get("province") for _, props in numdb.get("cn/loc").info(number[:2] + "0000")):
+    if not _is_province(number[:2]):
         raise Invalid("身份证号的地区码无效 (ID number's area code is not a Chinese province)")
     return IdNumber(number, birth, "M" if int(number[16]) % 2 else "F")
+
+
+@functools.lru_cache(maxsize=100)
+def _is_province(code2: str) -> bool:
+    """Is this a province code in stdnum's GB/T 2260 table? (a table walk: ~23 µs uncached)"""
+    return any(props.get("province") for _, props in numdb.get("cn/loc").info(code2 + "0000"))
 
 
 def make_id_number(area6: str, birth: dt.date, sequence: int) -> str:
