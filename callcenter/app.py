@@ -7,14 +7,25 @@ import logging
 import re
 import time
 import uuid
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from callcenter import (auth, auth_views, catalogue, devices, elders, health, home, imports_views,
-                        keys, providers, regions)
+from callcenter import (
+    auth,
+    auth_views,
+    catalogue,
+    devices,
+    elders,
+    health,
+    home,
+    imports_views,
+    keys,
+    providers,
+    regions,
+)
 from callcenter.errors import error_middleware
 from callcenter.logs import request_id_var
 from callcenter.pages import WEB_DIR, make_templates

@@ -11,7 +11,8 @@ import dataclasses
 import datetime as dt
 import hmac
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -97,7 +98,7 @@ async def load_principal(db: asyncpg.Pool, token: str, ttl_s: int) -> Principal 
     row = await db.fetchrow(_LOAD_SESSION, digest)
     if row is None:
         return None
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     if (now - row["last_seen_at"]).total_seconds() > _TOUCH_EVERY_S:
         await db.execute(
             "UPDATE sessions SET last_seen_at = now(), expires_at = now() + make_interval(secs => $2)"

@@ -8,8 +8,9 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Callable, Coroutine
+from typing import Any
 
 import asyncpg
 

@@ -13,9 +13,16 @@ from callcenter import audit, auth, keys
 from callcenter.elders import fetch_in_scope
 from callcenter.errors import NotFound, json_response
 from callcenter.http import PAGING, json_body, page_of, paging
-from callcenter.routing import Param, Routes, STAFF_ROLES
-from callcenter.validation import (DEVICE_KINDS, Form, Invalid, ValidationError, choice, coordinates,
-                                   integer)
+from callcenter.routing import STAFF_ROLES, Param, Routes
+from callcenter.validation import (
+    DEVICE_KINDS,
+    Form,
+    Invalid,
+    ValidationError,
+    choice,
+    coordinates,
+    integer,
+)
 
 routes = Routes("devices", "设备：SOS电话、手环、传感器 (devices: SOS phones, bracelets, sensors)")
 ADMIN = frozenset({"admin"})

@@ -13,10 +13,23 @@ from aiohttp import web
 from callcenter import audit, auth, geo, keys, regions
 from callcenter.errors import NotFound, Unprocessable, json_response
 from callcenter.http import PAGING, json_body, page_of, paging, path_id
-from callcenter.routing import Param, Routes, STAFF_ROLES
-from callcenter.validation import (ELDER_STATUSES, Form, Invalid, ValidationError, boolean, choice,
-                                   coordinates, id_number, integer, mask_id, name, phone,
-                                   risk_groups, text)
+from callcenter.routing import STAFF_ROLES, Param, Routes
+from callcenter.validation import (
+    ELDER_STATUSES,
+    Form,
+    Invalid,
+    ValidationError,
+    boolean,
+    choice,
+    coordinates,
+    id_number,
+    integer,
+    mask_id,
+    name,
+    phone,
+    risk_groups,
+    text,
+)
 
 routes = Routes("elders", "老人档案 (elder registry)")
 EDIT_ROLES = frozenset({"admin", "operator"})

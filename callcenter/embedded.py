@@ -57,7 +57,7 @@ class RedisProcess:
             return f"redis://127.0.0.1:{self.port}/0"
         return f"unix://{self.socket_path}"
 
-    def start(self, timeout_s: float = 10.0) -> "RedisProcess":
+    def start(self, timeout_s: float = 10.0) -> RedisProcess:
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
             redis_server_binary(),

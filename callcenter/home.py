@@ -8,7 +8,7 @@ from aiohttp import web
 from callcenter import auth, catalogue, elders, keys, providers
 from callcenter.http import paging, path_id
 from callcenter.pages import render
-from callcenter.routing import ALL_ROLES, Routes, STAFF_ROLES
+from callcenter.routing import ALL_ROLES, STAFF_ROLES, Routes
 from callcenter.validation import RISK_GROUPS, RISK_GROUPS_EN
 
 routes = Routes("pages", "页面 (pages)")

@@ -46,8 +46,7 @@ def render(request: web.Request, template: str, *, status: int = 200,
 
 def render_error(request: web.Request, status: int, body: dict[str, Any],
                  headers: dict[str, str] | None = None) -> web.StreamResponse:
-    if status == 401:
-        if request.method == "GET":
-            raise web.HTTPFound(f"/login?next={request.path_qs}")
+    if status == 401 and request.method == "GET":
+        raise web.HTTPFound(f"/login?next={request.path_qs}")
     return render(request, "error.html", status=status, headers=headers, status_code=status,
                   body=body)

@@ -13,9 +13,18 @@ from aiohttp import web
 from callcenter import audit, auth, keys, regions
 from callcenter.errors import NotFound, json_response
 from callcenter.http import PAGING, json_body, page_of, paging, path_id
-from callcenter.routing import ALL_ROLES, Routes, STAFF_ROLES
-from callcenter.validation import (Form, Invalid, boolean, coordinates, integer, name, phone,
-                                   text, text_list)
+from callcenter.routing import ALL_ROLES, STAFF_ROLES, Routes
+from callcenter.validation import (
+    Form,
+    Invalid,
+    boolean,
+    coordinates,
+    integer,
+    name,
+    phone,
+    text,
+    text_list,
+)
 
 routes = Routes("providers", "服务商与服务人员 (providers and their staff)")
 PROVIDER_READERS = STAFF_ROLES | {"provider_admin"}

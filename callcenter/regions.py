@@ -36,9 +36,15 @@ async def region_for_record(conn: asyncpg.Connection | asyncpg.Pool, p: auth.Pri
     return row
 
 
+def _public(row: asyncpg.Record) -> dict[str, Any]:
+    """A region as the API shows it (the internal path left out)."""
+    out = dict(row)
+    out.pop("path", None)
+    return out
+
+
 def _tree(rows: list[asyncpg.Record], root: str) -> dict[str, Any]:
-    nodes = {r["code"]: {**{k: r[k] for k in r.keys() if k != "path"}, "children": []}
-             for r in rows}
+    nodes = {r["code"]: {**_public(r), "children": []} for r in rows}
     for r in rows:
         if r["code"] != root and r["parent_code"] in nodes:
             nodes[r["parent_code"]]["children"].append(nodes[r["code"]])
@@ -65,7 +71,7 @@ async def region_detail(request: web.Request) -> web.Response:
         raise NotFound(fields={"code": "不存在或不在您的辖区内 (not found, or outside your region)"})
     children = await request.app[keys.DB].fetch(
         f"SELECT {COLUMNS} FROM regions WHERE parent_code = $1 ORDER BY code", code)
-    out = {k: row[k] for k in row.keys() if k != "path"}
+    out = _public(row)
     out["ancestors"] = row["path"].split(".")[:-1]
-    out["children"] = [{k: c[k] for k in c.keys() if k != "path"} for c in children]
+    out["children"] = [_public(c) for c in children]
     return json_response(out)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from aiohttp import web
 

@@ -17,8 +17,7 @@ def hash_password(password: str, *, n: int = _N) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=_R, p=_P, maxmem=64 * 2**20,
                             dklen=32)
-    return "scrypt${}${}${}${}${}".format(
-        n, _R, _P, base64.b64encode(salt).decode(), base64.b64encode(digest).decode())
+    return f"scrypt${n}${_R}${_P}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def verify_password(password: str, stored: str) -> bool:

@@ -11,15 +11,21 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import asyncpg
 
 from callcenter.security import hash_password
-from callcenter.seed_data import (REFERENCE_DATE, City, DistrictInfo, generate_city,
-                                  parse_regions_csv)
+from callcenter.seed_data import (
+    REFERENCE_DATE,
+    City,
+    DistrictInfo,
+    generate_city,
+    parse_regions_csv,
+)
 
 log = logging.getLogger("callcenter.seed")
 
@@ -115,7 +121,7 @@ def _shift(rows: Iterable[tuple[Any, ...]], positions: Sequence[int],
     out = []
     for row in rows:
         values = list(row)
-        for pos, base in zip(positions, bases):
+        for pos, base in zip(positions, bases, strict=False):
             if values[pos] is not None:
                 values[pos] += base
         out.append(tuple(values))

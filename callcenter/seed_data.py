@@ -13,20 +13,43 @@ import datetime as dt
 import io
 import itertools
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Sequence
 
 from callcenter import seed_catalogue as cat
 from callcenter import seed_lists as lists
 from callcenter.seed_people import make_elders
-from callcenter.seed_rows import (CST, REFERENCE_DATE, RURAL_MINUTES, RURAL_RADIUS_M,
-                                  SURNAME_PINYIN, TOWN_SPREAD_M, COMMUNITY_SPREAD_M, URBAN_MINUTES,
-                                  URBAN_RADIUS_M, ZONE_ID_AREA, City, ContactRow, DeviceRow,
-                                  DistrictInfo, ElderRow, PhoneBook, ProviderItemRow,
-                                  ProviderRegionRow, ProviderRow, RegionRow, StaffRow,
-                                  StaffSkillRow, UserRow, age_on, offset_point, person_name,
-                                  rng_for, surname)
+from callcenter.seed_rows import (
+    COMMUNITY_SPREAD_M,
+    CST,
+    REFERENCE_DATE,
+    RURAL_MINUTES,
+    RURAL_RADIUS_M,
+    SURNAME_PINYIN,
+    TOWN_SPREAD_M,
+    URBAN_MINUTES,
+    URBAN_RADIUS_M,
+    ZONE_ID_AREA,
+    City,
+    ContactRow,
+    DeviceRow,
+    DistrictInfo,
+    ElderRow,
+    PhoneBook,
+    ProviderItemRow,
+    ProviderRegionRow,
+    ProviderRow,
+    RegionRow,
+    StaffRow,
+    StaffSkillRow,
+    UserRow,
+    age_on,
+    offset_point,
+    person_name,
+    rng_for,
+    surname,
+)
 
 __all__ = ["CST", "REFERENCE_DATE", "City", "ContactRow", "DeviceRow", "DistrictInfo",
            "ElderRow", "ProviderItemRow", "ProviderRegionRow", "ProviderRow", "RegionRow",
@@ -127,7 +150,7 @@ _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 def uscc(rng: random.Random, registry: str, area6: str) -> str:
     """A unified social credit code (GB 32100 layout and check character) for a demo provider."""
     body = registry + area6 + "MA" + "".join(rng.choice(_USCC_CHARS) for _ in range(7))
-    total = sum(_USCC_CHARS.index(ch) * w for ch, w in zip(body, _USCC_WEIGHTS))
+    total = sum(_USCC_CHARS.index(ch) * w for ch, w in zip(body, _USCC_WEIGHTS, strict=False))
     return body + _USCC_CHARS[(31 - total % 31) % 31]
 
 

@@ -11,15 +11,28 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from callcenter import geo
 from callcenter import seed_lists as lists
-from callcenter.seed_rows import (CST, HOME_SPREAD_M, ZONE_ID_AREA, ContactRow, DeviceRow,
-                                  ElderRow, PhoneBook, ProviderRegionRow, RegionRow,
-                                  cumulative, given_name, pick, rng_for, surname,
-                                  years_before)
+from callcenter.seed_rows import (
+    CST,
+    HOME_SPREAD_M,
+    ZONE_ID_AREA,
+    ContactRow,
+    DeviceRow,
+    ElderRow,
+    PhoneBook,
+    ProviderRegionRow,
+    RegionRow,
+    cumulative,
+    given_name,
+    pick,
+    rng_for,
+    surname,
+    years_before,
+)
 from callcenter.validation import make_id_number
 
 MIN_AGE, MAX_AGE, AGE_DECAY_YEARS = 60, 100, 12.0
@@ -69,13 +82,13 @@ def _homes(rng: random.Random, regions: Sequence[RegionRow],
     raw = [(URBAN_COMMUNITY_WEIGHT if c.kind == "urban" else 1.0) * rng.uniform(0.6, 1.4)
            for c in communities]
     per_district: dict[str, float] = {}
-    for c, w in zip(communities, raw):
+    for c, w in zip(communities, raw, strict=False):
         d = c.path.split(".")[1]
         per_district[d] = per_district.get(d, 0.0) + w
     homes: list[_Home] = []
     weights: list[float] = []
     rural = 0.0
-    for c, w in zip(communities, raw):
+    for c, w in zip(communities, raw, strict=False):
         town = by_code[c.parent_code or ""]
         district = by_code[town.parent_code or ""]
         weight = lists.DISTRICT_WEIGHTS[district.code] * w / per_district[district.code]

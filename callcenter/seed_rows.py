@@ -8,9 +8,10 @@ import functools
 import itertools
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple, Sequence, TypeVar
+from typing import NamedTuple, TypeVar
 
 from callcenter import seed_catalogue as cat
 from callcenter import seed_lists as lists

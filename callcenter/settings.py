@@ -8,8 +8,9 @@ import re
 import secrets
 import tomllib
 import zoneinfo
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 class SettingsError(ValueError):
@@ -91,7 +92,7 @@ class Settings:
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     def describe(self) -> str:

@@ -300,7 +300,7 @@ def test_validate_elders_reports_every_bad_cell_with_line_and_column() -> None:
     expected = [(line, column, text) for line, (_, wanted) in enumerate(BAD_ROWS, start=3)
                 for column, text in wanted]
     assert [(e.line, e.column) for e in errors] == [(line, column) for line, column, _ in expected]
-    for error, (_, _, text) in zip(errors, expected):
+    for error, (_, _, text) in zip(errors, expected, strict=False):
         assert text in error.reason, (error, text)
         assert " (" in error.reason  # Chinese, then English
 
@@ -505,7 +505,7 @@ async def with_elders(db: asyncpg.Connection, n: int = 3) -> None:
 
 
 def devices_csv(rows: list[list[str]]) -> bytes:
-    return to_csv(DEVICE_HEADER, [dict(zip(DEVICE_HEADER, r)) for r in rows])
+    return to_csv(DEVICE_HEADER, [dict(zip(DEVICE_HEADER, r, strict=False)) for r in rows])
 
 
 async def test_device_bad_rows_and_all_or_nothing(db: asyncpg.Connection) -> None:
