@@ -71,38 +71,36 @@ def template_db(base_settings: Settings) -> Iterator[str]:
     asyncio.run(teardown())
 
 
+async def _admin(settings: Settings, sql: str) -> None:
+    """Run one statement on the server's maintenance database (CREATE/DROP DATABASE)."""
+    admin = await asyncpg.connect(settings.database_url)
+    try:
+        await admin.execute(sql)
+    finally:
+        await admin.close()
+
+
+async def _scratch_database(settings: Settings, prefix: str, template: str | None
+                            ) -> AsyncIterator[str]:
+    name = f"{prefix}_{os.getpid()}_{next(_counter)}"
+    clone = f' TEMPLATE "{template}"' if template else ""
+    await _admin(settings, f'CREATE DATABASE "{name}"{clone}')
+    yield with_database(settings.database_url, name)
+    await _admin(settings, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 async def db_url(base_settings: Settings, template_db: str) -> AsyncIterator[str]:
     """A fresh, migrated database for this test only."""
-    name = f"anxin_t_{os.getpid()}_{next(_counter)}"
-    admin = await asyncpg.connect(base_settings.database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    finally:
-        await admin.close()
-    yield with_database(base_settings.database_url, name)
-    admin = await asyncpg.connect(base_settings.database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async for url in _scratch_database(base_settings, "anxin_t", template_db):
+        yield url
 
 
 @pytest.fixture
 async def empty_db_url(base_settings: Settings) -> AsyncIterator[str]:
     """A fresh database with no migrations applied."""
-    name = f"anxin_e_{os.getpid()}_{next(_counter)}"
-    admin = await asyncpg.connect(base_settings.database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield with_database(base_settings.database_url, name)
-    admin = await asyncpg.connect(base_settings.database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async for url in _scratch_database(base_settings, "anxin_e", None):
+        yield url
 
 
 @pytest.fixture
