@@ -32,7 +32,8 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from callcenter.import_rows import read_table, validate_elders
+from callcenter.import_files import read_table
+from callcenter.import_rows import validate_elders
 from callcenter.imports import import_elders
 from callcenter.migrate import migrate
 from callcenter.validation import make_id_number

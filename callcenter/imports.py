@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from callcenter.import_files import ImportFileError, Table, check_columns, read_sheet, read_table
 from callcenter.import_rows import (
     DEVICE_COLUMNS,
     ELDER_COLUMNS,
@@ -28,14 +29,9 @@ from callcenter.import_rows import (
     ELDER_RECORD_COLUMNS,
     DeviceRow,
     ElderRow,
-    ImportFileError,
     ImportReport,
     RowError,
-    Table,
-    check_columns,
     elder_record,
-    read_sheet,
-    read_table,
     sort_errors,
     validate_devices,
     validate_elders,

@@ -16,14 +16,8 @@ import pytest
 from stdnum.cn import ric
 
 from callcenter import geo
-from callcenter.import_rows import (
-    ELDER_COLUMNS,
-    EXTRA_CELLS,
-    _cell_text,
-    read_sheet,
-    validate_devices,
-    validate_elders,
-)
+from callcenter.import_files import EXTRA_CELLS, _cell_text, read_sheet
+from callcenter.import_rows import ELDER_COLUMNS, validate_devices, validate_elders
 from callcenter.imports import (
     ImportFileError,
     ImportReport,
