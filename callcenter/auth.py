@@ -151,6 +151,8 @@ async def create_session(db: asyncpg.Pool, user_id: int, ttl_s: int, ip: str | N
                          user_agent: str) -> tuple[str, str]:
     """Start a session; returns (cookie token, csrf token). Only the token's hash is stored."""
     token, csrf = security.new_token(), security.new_token()
+    # the user's expired sessions go now, so the table stays bounded without a sweeper
+    await db.execute("DELETE FROM sessions WHERE user_id = $1 AND expires_at < now()", user_id)
     await db.execute(
         "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at, ip, user_agent)"
         " VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5, $6)",

@@ -121,3 +121,11 @@ async def test_session_is_stored_hashed(world, client, db: asyncpg.Connection) -
     token = resp.cookies["anxin_session"].value
     stored = await db.fetchval("SELECT token_hash FROM sessions")
     assert token.encode() not in stored and len(stored) == 32
+
+
+async def test_expired_session_is_refused_and_swept(world, client, db: asyncpg.Connection) -> None:
+    await client.login("op.wendeng")
+    await db.execute("UPDATE sessions SET expires_at = now() - interval '1 second'")
+    assert (await client.get("/api/v1/auth/me")).status == 401
+    await client.login("op.wendeng")
+    assert await db.fetchval("SELECT count(*) FROM sessions") == 1  # the expired one is gone
