@@ -14,15 +14,20 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from callcenter import (
+    alarm_views,
     auth,
     auth_views,
     catalogue,
+    device_events,
     devices,
     elders,
     health,
     home,
     imports_views,
     keys,
+    live,
+    monitors,
+    outbox,
     providers,
     regions,
 )
@@ -38,7 +43,8 @@ MAX_UPLOAD_BYTES = 64 * 2**20  # a 210,000-row roster as CSV is ~40 MB
 
 ROUTE_TABLES: tuple[Routes, ...] = (
     health.routes, auth_views.routes, regions.routes, elders.routes, devices.routes,
-    providers.routes, catalogue.routes, imports_views.routes, home.routes)
+    providers.routes, catalogue.routes, imports_views.routes, device_events.routes,
+    alarm_views.routes, live.routes, home.routes)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -114,6 +120,9 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.TEMPLATES] = make_templates()
     app.cleanup_ctx.append(postgres_ctx)
     app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(live.live_ctx)
+    app.cleanup_ctx.append(outbox.relay_ctx)
+    app.cleanup_ctx.append(monitors.monitors_ctx)
     for table in ROUTE_TABLES:
         table.install(app)
     app[keys.OPENAPI] = openapi_document(ROUTE_TABLES, VERSION)

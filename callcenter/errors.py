@@ -101,7 +101,7 @@ def _db_error(exc: asyncpg.PostgresError) -> ApiError:
 
 
 def is_api(request: web.Request) -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    return request.path.startswith(("/api/", "/ws/")) or request.path == "/healthz"
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None

@@ -54,6 +54,19 @@ SETTINGS: tuple[Setting, ...] = (
             "telephone area code assumed for landline numbers written without one", str),
     Setting("trust_proxy", "ANXIN_TRUST_PROXY", False,
             "take the client address from X-Forwarded-For (only behind your own proxy)", bool),
+    Setting("cti_token", "ANXIN_CTI_TOKEN", "",
+            "bearer token the telephony system (CTI) sends; empty: the CTI webhook refuses all"),
+    Setting("alarm_offer_s", "ANXIN_ALARM_OFFER_S", 20,
+            "seconds an alarm waits on one operator before it goes to the whole region", int),
+    Setting("alarm_city_s", "ANXIN_ALARM_CITY_S", 60,
+            "seconds from arrival before an unacknowledged alarm goes to the whole city", int),
+    Setting("heartbeat_timeouts", "ANXIN_HEARTBEAT_TIMEOUTS", "",
+            "silence before `inactivity`, per device kind, e.g. bracelet=7200,sos_phone=93600"),
+    Setting("live_replay_events", "ANXIN_LIVE_REPLAY_EVENTS", 20000,
+            "live events kept in Redis for consoles that reconnect (older: a fresh snapshot)",
+            int),
+    Setting("background_tasks", "ANXIN_BACKGROUND_TASKS", True,
+            "run the outbox relay, escalation and inactivity loops in this web process", bool),
     Setting("db_pool_max", "ANXIN_DB_POOL_MAX", 10, "largest number of PostgreSQL connections", int),
     Setting("log_level", "ANXIN_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     Setting("config_file", "ANXIN_CONFIG", "",
@@ -80,6 +93,12 @@ class Settings:
     cookie_secure: bool = False
     default_area_code: str = "0631"
     trust_proxy: bool = False
+    cti_token: str = ""
+    alarm_offer_s: int = 20
+    alarm_city_s: int = 60
+    heartbeat_timeouts: str = ""
+    live_replay_events: int = 20000
+    background_tasks: bool = True
     db_pool_max: int = 10
     log_level: str = "INFO"
     config_file: str = ""
@@ -167,7 +186,16 @@ def _check(s: Settings) -> None:
         raise SettingsError(f"ANXIN_LOG_LEVEL: {s.log_level!r} is not a log level")
     if not re.fullmatch(r"0\d{2,3}", s.default_area_code):
         raise SettingsError("ANXIN_DEFAULT_AREA_CODE: expected a code like 0631")
-    for name in ("session_ttl_s", "login_max_failures", "login_window_s", "db_pool_max"):
+    if not 0 < s.alarm_offer_s < s.alarm_city_s:
+        raise SettingsError("ANXIN_ALARM_OFFER_S must be positive and below ANXIN_ALARM_CITY_S")
+    try:
+        from callcenter.alarm_rules import parse_timeouts
+
+        parse_timeouts(s.heartbeat_timeouts)
+    except ValueError as exc:
+        raise SettingsError(f"ANXIN_HEARTBEAT_TIMEOUTS: {exc}") from None
+    for name in ("session_ttl_s", "login_max_failures", "login_window_s", "db_pool_max",
+                 "live_replay_events"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name}: must be positive")
 

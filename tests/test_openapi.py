@@ -11,7 +11,7 @@ def _router_operations(app) -> set[tuple[str, str]]:
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter")
-        api = path and (path.startswith("/api/") or path == "/healthz")
+        api = path and (path.startswith(("/api/", "/ws/")) or path == "/healthz")
         if api and route.method != "HEAD" and path != "/api/v1/openapi.json":
             ops.add((route.method.lower(), path))
     return ops

@@ -1,0 +1,257 @@
+"""Alarms: raise, offer to an operator (ACD), escalate, acknowledge, handle, resolve, close.
+
+Every function takes the connection of the caller's transaction, so an alarm, its event rows and
+the live events announcing it commit together or not at all. Decisions are in alarm_rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from callcenter import alarm_rules as rules
+from callcenter import outbox
+from callcenter.validation import mask_id
+
+log = logging.getLogger("callcenter.alarms")
+
+
+class AlarmConflict(Exception):
+    """The alarm is no longer in a state that allows the action (someone else has it)."""
+
+    def __init__(self, message: str, holder: str | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+@dataclass(frozen=True)
+class Timings:
+    offer_s: int
+    city_s: int
+
+
+async def record_event(conn: asyncpg.Connection, alarm_id: int, from_state: str | None,
+                       to_state: str, *, actor_user_id: int | None = None,
+                       actor_kind: str = "system", payload: dict[str, Any] | None = None) -> None:
+    await conn.execute(
+        "INSERT INTO events (entity_type, entity_id, actor_user_id, actor_kind, from_state,"
+        " to_state, payload) VALUES ('alarm', $1, $2, $3, $4, $5, $6::jsonb)",
+        alarm_id, actor_user_id, actor_kind, from_state, to_state, _json(payload or {}))
+
+
+def _json(data: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(data, ensure_ascii=False, default=str)
+
+
+CARD_SQL = """
+SELECT a.id, a.kind, a.priority, a.state, a.escalation_level, a.region_code, a.offered_to,
+       a.acknowledged_by, a.created_at, a.acknowledged_at, a.outcome, a.source,
+       a.lat, a.lon, a.lat_gcj02, a.lon_gcj02,
+       e.id AS elder_id, e.name AS elder_name, e.birth_date, e.sex, e.risk_groups, e.address,
+       e.phones, e.id_number, r.name AS region_name, r.path AS region_path,
+       d.serial AS device_serial, d.kind AS device_kind,
+       ou.display_name AS offered_to_name, au.display_name AS acknowledged_by_name
+FROM alarms a JOIN regions r ON r.code = a.region_code
+LEFT JOIN elders e ON e.id = a.elder_id LEFT JOIN devices d ON d.id = a.device_id
+LEFT JOIN users ou ON ou.id = a.offered_to LEFT JOIN users au ON au.id = a.acknowledged_by
+"""
+
+
+def card(row: asyncpg.Record, today: dt.date) -> dict[str, Any]:
+    """What a console shows of an alarm (the ID number masked; the record page shows it)."""
+    birth = row["birth_date"]
+    age = None if birth is None else today.year - birth.year - (
+        (today.month, today.day) < (birth.month, birth.day))
+    return {
+        "id": row["id"], "kind": row["kind"], "priority": row["priority"], "state": row["state"],
+        "escalation_level": row["escalation_level"], "region_code": row["region_code"],
+        "region_name": row["region_name"], "created_at": row["created_at"],
+        "acknowledged_at": row["acknowledged_at"], "outcome": row["outcome"],
+        "offered_to": row["offered_to"], "offered_to_name": row["offered_to_name"],
+        "acknowledged_by": row["acknowledged_by"],
+        "acknowledged_by_name": row["acknowledged_by_name"], "source": row["source"],
+        "location": None if row["lat"] is None else {
+            "lat": row["lat"], "lon": row["lon"], "lat_gcj02": row["lat_gcj02"],
+            "lon_gcj02": row["lon_gcj02"]},
+        "elder": None if row["elder_id"] is None else {
+            "id": row["elder_id"], "name": row["elder_name"], "age": age, "sex": row["sex"],
+            "risk_groups": row["risk_groups"], "address": row["address"],
+            "phones": row["phones"], "id_number": mask_id(row["id_number"])},
+        "device": None if row["device_serial"] is None else {
+            "serial": row["device_serial"], "kind": row["device_kind"]},
+    }
+
+
+async def load_card(conn: asyncpg.Connection | asyncpg.Pool, alarm_id: int, today: dt.date
+                    ) -> dict[str, Any]:
+    row = await conn.fetchrow(CARD_SQL + " WHERE a.id = $1", alarm_id)
+    assert row is not None
+    return card(row, today)
+
+
+async def _announce(conn: asyncpg.Connection, kind: str, alarm_id: int, now: dt.datetime,
+                    extra: dict[str, Any] | None = None) -> None:
+    data = await load_card(conn, alarm_id, now.date())
+    if extra:
+        data.update(extra)
+    await outbox.add(conn, kind, data["region_code"], {"alarm": data})
+
+
+_CHOOSE_OPERATOR = """
+SELECT p.user_id FROM operator_presence p
+JOIN users u ON u.id = p.user_id JOIN regions r ON r.code = u.region_code
+WHERE u.role = 'operator' AND u.active AND p.on_duty AND p.available
+  AND 'emergency' = ANY (u.skills) AND ($1 = r.path OR $1 LIKE r.path || '.%')
+ORDER BY length(r.path) DESC, p.last_offered_at NULLS FIRST, p.user_id
+LIMIT 1 FOR UPDATE OF p SKIP LOCKED
+"""
+
+
+async def raise_alarm(conn: asyncpg.Connection, *, kind: str, region_code: str,
+                      elder_id: int | None, device_id: int | None, now: dt.datetime,
+                      timings: Timings, source: str = "device",
+                      location: tuple[float, float, float, float] | None = None) -> int:
+    """Create an alarm and offer it: to the most local free operator with the emergency skill,
+    or, when none is free, at once to every operator of the region."""
+    lat, lon, glat, glon = location or (None, None, None, None)
+    alarm_id = await conn.fetchval(
+        "INSERT INTO alarms (elder_id, device_id, region_code, kind, priority, state, source,"
+        " lat, lon, lat_gcj02, lon_gcj02, created_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6,"
+        " $7, $8, $9, $10, $11) RETURNING id", elder_id, device_id, region_code, kind,
+        rules.PRIORITY[kind], source, lat, lon, glat, glon, now)
+    await record_event(conn, alarm_id, None, "received", actor_kind=source,
+                       payload={"kind": kind})
+    await record_event(conn, alarm_id, "received", "queued", actor_kind="system")
+    await _offer(conn, alarm_id, region_code, now, timings)
+    await _announce(conn, "alarm.new", alarm_id, now)
+    return int(alarm_id)
+
+
+async def _offer(conn: asyncpg.Connection, alarm_id: int, region_code: str, now: dt.datetime,
+                 timings: Timings) -> None:
+    path = await conn.fetchval("SELECT path FROM regions WHERE code = $1", region_code)
+    operator = await conn.fetchval(_CHOOSE_OPERATOR, path)
+    if operator is not None:
+        step = rules.escalation_after(0, now, offer_s=timings.offer_s, city_s=timings.city_s)
+        await conn.execute("UPDATE operator_presence SET last_offered_at = $2 WHERE user_id = $1",
+                           operator, now)
+    else:
+        step = rules.escalation_after(1, now, offer_s=timings.offer_s, city_s=timings.city_s)
+    await conn.execute(
+        "UPDATE alarms SET state = 'offered', offered_to = $2, offered_at = $3,"
+        " escalation_level = $4, next_escalation_at = $5 WHERE id = $1",
+        alarm_id, operator, now, step.level, step.deadline)
+    await record_event(conn, alarm_id, "queued", "offered", payload={
+        "offered_to": operator, "level": step.level,
+        "reason": "free operator" if operator else "no free operator: whole region"})
+
+
+async def escalate_due(conn: asyncpg.Connection, now: dt.datetime, timings: Timings,
+                       limit: int = 200) -> list[int]:
+    """Escalate unacknowledged alarms whose deadline has passed; safe in several processes
+    (rows are locked and skipped, so each step happens once)."""
+    rows = await conn.fetch(
+        "SELECT id, created_at, escalation_level, state FROM alarms"
+        " WHERE next_escalation_at <= $1 AND state IN ('queued', 'offered')"
+        " ORDER BY next_escalation_at LIMIT $2 FOR UPDATE SKIP LOCKED", now, limit)
+    done: list[int] = []
+    for row in rows:
+        level = max(row["escalation_level"] + 1, rules.level_due(
+            row["created_at"], now, offer_s=timings.offer_s, city_s=timings.city_s))
+        step = rules.escalation_after(min(level, 2), row["created_at"], offer_s=timings.offer_s,
+                                      city_s=timings.city_s)
+        await conn.execute(
+            "UPDATE alarms SET state = 'offered', offered_to = NULL, escalation_level = $2,"
+            " next_escalation_at = $3 WHERE id = $1", row["id"], step.level, step.deadline)
+        await record_event(conn, row["id"], row["state"], "offered",
+                           payload={"escalated_to_level": step.level})
+        await _announce(conn, "alarm.escalated", row["id"], now, {"level": step.level})
+        done.append(row["id"])
+    return done
+
+
+async def acknowledge(conn: asyncpg.Connection, alarm_id: int, user_id: int, now: dt.datetime
+                      ) -> None:
+    """Take the alarm; of two operators clicking at once exactly one wins."""
+    row = await conn.fetchrow(
+        "UPDATE alarms SET state = 'acknowledged', acknowledged_by = $2, acknowledged_at = $3,"
+        " next_escalation_at = NULL WHERE id = $1 AND state IN ('queued', 'offered')"
+        " RETURNING state", alarm_id, user_id, now)
+    if row is None:
+        holder = await conn.fetchrow(
+            "SELECT a.state, u.display_name FROM alarms a LEFT JOIN users u"
+            " ON u.id = a.acknowledged_by WHERE a.id = $1", alarm_id)
+        name = holder["display_name"] if holder else None
+        raise AlarmConflict(f"已由{name}受理 (already taken by {name})" if name
+                            else "该警情不可受理 (this alarm cannot be acknowledged)", name)
+    await record_event(conn, alarm_id, "offered", "acknowledged", actor_user_id=user_id,
+                       actor_kind="user")
+    await _announce(conn, "alarm.acknowledged", alarm_id, now)
+
+
+ACTIONS = ("note", "call_elder", "call_contact", "emergency_call", "onsite_check")
+
+
+async def act(conn: asyncpg.Connection, alarm_id: int, user_id: int, action: str,
+              payload: dict[str, Any], now: dt.datetime) -> int | None:
+    """A handling step; the first one moves the alarm to in_progress. Returns an order id for
+    an on-site check."""
+    state = await _lock_state(conn, alarm_id)
+    new_state = _step(state, "handle")
+    order_id = None
+    if action == "onsite_check":
+        elder_id = await conn.fetchval("SELECT elder_id FROM alarms WHERE id = $1", alarm_id)
+        if elder_id is None:
+            raise AlarmConflict("无老人信息，无法派单 (no elder on this alarm to send anyone to)")
+        order_id = await conn.fetchval(
+            "INSERT INTO orders (elder_id, kind, priority, alarm_id, note, created_by)"
+            " VALUES ($1, 'emergency_check', 1, $2, $3, $4) RETURNING id", elder_id, alarm_id,
+            payload.get("note", ""), user_id)
+        payload = {**payload, "order_id": order_id}
+    await conn.execute("UPDATE alarms SET state = $2 WHERE id = $1", alarm_id, new_state)
+    await record_event(conn, alarm_id, state, new_state, actor_user_id=user_id,
+                       actor_kind="user", payload={"action": action, **payload})
+    await _announce(conn, "alarm.updated", alarm_id, now, {"action": action})
+    return order_id
+
+
+async def resolve(conn: asyncpg.Connection, alarm_id: int, user_id: int, outcome: str,
+                  note: str, now: dt.datetime) -> None:
+    state = await _lock_state(conn, alarm_id)
+    new_state = _step(state, "resolve")
+    await conn.execute("UPDATE alarms SET state = $2, outcome = $3, outcome_note = $4,"
+                       " resolved_at = $5 WHERE id = $1", alarm_id, new_state, outcome, note, now)
+    await record_event(conn, alarm_id, state, new_state, actor_user_id=user_id,
+                       actor_kind="user", payload={"outcome": outcome, "note": note})
+    await _announce(conn, "alarm.resolved", alarm_id, now)
+
+
+async def close(conn: asyncpg.Connection, alarm_id: int, user_id: int, now: dt.datetime) -> None:
+    state = await _lock_state(conn, alarm_id)
+    new_state = _step(state, "close")
+    await conn.execute("UPDATE alarms SET state = $2, closed_at = $3 WHERE id = $1",
+                       alarm_id, new_state, now)
+    await record_event(conn, alarm_id, state, new_state, actor_user_id=user_id,
+                       actor_kind="user")
+    await _announce(conn, "alarm.closed", alarm_id, now)
+
+
+async def _lock_state(conn: asyncpg.Connection, alarm_id: int) -> str:
+    state = await conn.fetchval("SELECT state FROM alarms WHERE id = $1 FOR UPDATE", alarm_id)
+    if state is None:
+        raise AlarmConflict("警情不存在 (no such alarm)")
+    return str(state)
+
+
+def _step(state: str, action: str) -> str:
+    try:
+        return rules.transition(state, action)
+    except rules.TransitionError:
+        raise AlarmConflict(f"当前状态为{state}，不能执行该操作 (not allowed while {state})") \
+            from None

@@ -1,0 +1,236 @@
+"""The live channel (SPEC §6): consoles hold a websocket; every web process reads the one Redis
+Stream the outbox relay writes, and forwards each entry to its own consoles that may see it.
+
+`seq` is the stream entry id ("1700000000000-0"). A console that reconnects with its last seq
+gets what it missed from the stream; if that has been trimmed away (or no seq is given) it gets a
+fresh snapshot. The connection is registered before the replay or snapshot is read, and each
+connection drops entries at or below the last seq it sent, so there is no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import WSCloseCode, WSMsgType, web
+from redis.exceptions import RedisError
+
+from callcenter import alarms, auth, keys
+from callcenter.errors import Forbidden
+from callcenter.keys import redis_key
+from callcenter.outbox import LIVE_STREAM
+from callcenter.routing import STAFF_ROLES, Routes
+
+log = logging.getLogger("callcenter.live")
+routes = Routes("live", "实时通道 (live channel, websocket)")
+QUEUE_MAX = 1000
+
+
+def seq_key(seq: str) -> tuple[int, int]:
+    ms, _, n = seq.partition("-")
+    return int(ms), int(n or 0)
+
+
+@dataclass(eq=False)
+class Console:
+    """One connected console: who it is, and the entries waiting to be sent to it."""
+    ws: web.WebSocketResponse
+    principal: auth.Principal
+    queue: asyncio.Queue[dict[str, Any] | None] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_MAX))
+    last: tuple[int, int] = (0, 0)
+    overflowed: bool = False
+
+    def may_see(self, entry: dict[str, Any]) -> bool:
+        path = entry.get("path") or ""
+        return bool(path) and self.principal.covers(path)
+
+
+@dataclass(eq=False)
+class Hub:
+    consoles: set[Console] = field(default_factory=set)
+    delivered: int = 0
+
+    def publish(self, entry: dict[str, Any]) -> None:
+        for console in list(self.consoles):
+            if not console.may_see(entry):
+                continue
+            try:
+                console.queue.put_nowait(entry)
+            except asyncio.QueueFull:  # a stalled console: make it reconnect and catch up
+                console.overflowed = True
+                self.consoles.discard(console)
+                with contextlib.suppress(asyncio.QueueFull):
+                    console.queue.put_nowait(None)
+
+
+HUB = web.AppKey("live_hub", Hub)
+
+
+Entries = list[tuple[str, dict[str, str]]]
+
+
+async def _range(r: aioredis.Redis, stream: str, *, reverse: bool = False, **kw: Any) -> Entries:
+    """XRANGE / XREVRANGE with the client's loose typing narrowed (decode_responses=True)."""
+    raw: Any = await (r.xrevrange(stream, **kw) if reverse else r.xrange(stream, **kw))
+    return list(raw or [])
+
+
+def _entry(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
+    return {"seq": entry_id, "type": fields.get("type", ""), "region": fields.get("region", ""),
+            "path": fields.get("path", ""), "data": json.loads(fields.get("data", "{}"))}
+
+
+def message(entry: dict[str, Any]) -> str:
+    return json.dumps({k: entry[k] for k in ("seq", "type", "region", "data")},
+                      ensure_ascii=False, default=str)
+
+
+async def _read_stream(app: web.Application, r: aioredis.Redis) -> None:
+    s, hub = app[keys.SETTINGS], app[HUB]
+    stream = redis_key(s, LIVE_STREAM)
+    last = "$"
+    backoff_s = 0.1
+    while True:
+        try:
+            if last == "$":
+                top = await _range(r, stream, reverse=True, count=1)
+                last = top[0][0] if top else "0-0"
+            batches: Any = await r.xread({stream: last}, block=1000, count=500)
+            backoff_s = 0.1
+        except (RedisError, OSError) as exc:
+            log.warning("live reader waiting for Redis: %s", exc.__class__.__name__)
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, 5.0)
+            continue
+        for _, entries in batches or []:
+            for entry_id, fields in entries:
+                last = entry_id
+                hub.publish(_entry(entry_id, fields))
+
+
+async def live_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The per-process stream reader; consoles are closed GOING_AWAY on shutdown."""
+    s = app[keys.SETTINGS]
+    app[HUB] = Hub()
+    reader = aioredis.from_url(s.redis_url, decode_responses=True, socket_connect_timeout=2,
+                               socket_timeout=10)
+    task = asyncio.create_task(_read_stream(app, reader), name="live-reader")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    for console in list(app[HUB].consoles):
+        await console.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+    await reader.aclose()
+
+
+async def snapshot(request: web.Request, p: auth.Principal) -> dict[str, Any]:
+    """Open alarms, queue counts and operators on duty in the user's region."""
+    db = request.app[keys.DB]
+    today = dt.datetime.now(request.app[keys.SETTINGS].tz).date()
+    rows = await db.fetch(
+        alarms.CARD_SQL + f" WHERE a.state NOT IN ('resolved', 'closed') AND {auth.scope_sql(1)}"
+        " ORDER BY a.priority, a.created_at LIMIT 500", *auth.scope_args(p))
+    cards = [alarms.card(row, today) for row in rows]
+    counts: dict[str, int] = {}
+    for c in cards:
+        counts[c["state"]] = counts.get(c["state"], 0) + 1
+    operators = await db.fetch(
+        "SELECT u.id, u.display_name, u.region_code, p.available FROM operator_presence p"
+        " JOIN users u ON u.id = p.user_id JOIN regions r ON r.code = u.region_code"
+        f" WHERE p.on_duty AND {auth.scope_sql(1)} ORDER BY u.display_name",
+        *auth.scope_args(p))
+    return {"alarms": cards, "queue": counts, "operators": [dict(o) for o in operators]}
+
+
+@routes.get("/ws/console", name="live_console", roles=STAFF_ROLES, page=False,
+            summary="控制台实时通道 (console websocket: snapshot, then {seq, type, region, data};"
+                    " reconnect with ?last_seq= to replay what was missed)")
+async def console_socket(request: web.Request) -> web.StreamResponse:
+    p = auth.principal(request)
+    app = request.app
+    r, s, hub = app[keys.REDIS], app[keys.SETTINGS], app[HUB]
+    stream = redis_key(s, LIVE_STREAM)
+    origin = request.headers.get("Origin")
+    if origin and origin.split("://", 1)[-1] != request.host:
+        raise Forbidden("跨站连接被拒绝 (cross-site websocket refused)",
+                        fields={"Origin": "与本站不符 (not this site)"})
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    console = Console(ws, p)
+    hub.consoles.add(console)  # registered first: what is published from now on is queued
+    sender: asyncio.Task[None] | None = None
+    try:
+        await _catch_up(request, console, r, stream)
+        # only now drain the queue: entries the catch-up already sent are skipped by seq
+        sender = asyncio.create_task(_send_loop(console), name="live-sender")
+        async for msg in ws:  # only this handler reads the socket
+            if msg.type == WSMsgType.TEXT:
+                await _client_message(console, msg.data)
+            elif msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        hub.consoles.discard(console)
+        if sender is not None:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+    return ws
+
+
+async def _catch_up(request: web.Request, console: Console, r: aioredis.Redis, stream: str
+                    ) -> None:
+    last_seq = request.query.get("last_seq", "")
+    first = await _range(r, stream, count=1)
+    if last_seq and _valid_seq(last_seq) and first and seq_key(first[0][0]) <= seq_key(last_seq):
+        for entry_id, fields in await _range(r, stream, min=f"({last_seq}", max="+"):
+            entry = _entry(entry_id, fields)
+            if console.may_see(entry):
+                await console.ws.send_str(message(entry))
+            console.last = seq_key(entry_id)
+        console.last = max(console.last, seq_key(last_seq))
+        return
+    top = await _range(r, stream, reverse=True, count=1)
+    seq = top[0][0] if top else "0-0"
+    console.last = seq_key(seq)
+    data = await snapshot(request, console.principal)
+    await console.ws.send_str(json.dumps({"seq": seq, "type": "snapshot", "region":
+                                          console.principal.region_code, "data": data},
+                                         ensure_ascii=False, default=str))
+
+
+def _valid_seq(seq: str) -> bool:
+    ms, _, n = seq.partition("-")
+    return ms.isdigit() and (n == "" or n.isdigit()) and len(seq) < 40
+
+
+async def _send_loop(console: Console) -> None:
+    while True:
+        entry = await console.queue.get()
+        if entry is None:  # overflowed: close so the console reconnects with its last seq
+            await console.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"resync")
+            return
+        key = seq_key(entry["seq"])
+        if key <= console.last:
+            continue
+        console.last = key
+        await console.ws.send_str(message(entry))
+
+
+async def _client_message(console: Console, text: str) -> None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and data.get("type") == "ping":
+        await console.ws.send_str(json.dumps({"type": "pong"}))
+    else:
+        await console.ws.send_str(json.dumps(
+            {"type": "error", "data": {"message": "只接受 ping (only ping is accepted; use the "
+                                                  "HTTP API for actions)"}}))

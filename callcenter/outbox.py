@@ -1,0 +1,132 @@
+"""The transactional outbox and its relay to Redis.
+
+A change and the live event announcing it commit together (`add` takes the transaction's
+connection). The relay moves unsent rows, in id order, into the Redis Stream that every web
+process reads, and marks them sent. A Lua script adds each row at most once (a marker key per
+outbox id), so a relay that dies between XADD and the UPDATE does not publish it twice. If Redis
+is down, rows wait; when it returns, they flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from callcenter import keys
+from callcenter.keys import redis_key
+from callcenter.settings import Settings
+
+log = logging.getLogger("callcenter.outbox")
+LIVE_STREAM = "live"
+BATCH = 500
+MARKER_TTL_S = 7 * 86400
+
+# KEYS[1] stream, KEYS[2] marker; ARGV: maxlen, marker ttl, then field/value pairs.
+_PUBLISH_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+    local fields = {}
+    for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+    return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+end
+return false
+"""
+
+
+async def add(conn: asyncpg.Connection, kind: str, region_code: str | None,
+              data: dict[str, Any]) -> None:
+    """Queue a live event in the caller's transaction."""
+    await conn.execute(
+        "INSERT INTO outbox (topic, kind, region_code, payload) VALUES ('live', $1, $2, $3::jsonb)",
+        kind, region_code, json.dumps(data, ensure_ascii=False, default=str))
+
+
+async def relay_once(db: asyncpg.Pool, r: aioredis.Redis, s: Settings) -> int:
+    """Publish one batch of unsent rows; returns how many were marked sent."""
+    script = r.register_script(_PUBLISH_ONCE)
+    stream = redis_key(s, LIVE_STREAM)
+    async with db.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "SELECT o.id, o.kind, o.region_code, o.payload, coalesce(r.path, '') AS path"
+            " FROM outbox o LEFT JOIN regions r ON r.code = o.region_code"
+            " WHERE o.sent_at IS NULL ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED", BATCH)
+        if not rows:
+            return 0
+        async with r.pipeline(transaction=False) as pipe:
+            for row in rows:
+                await script(keys=[stream, redis_key(s, "outbox", "sent", row["id"])],
+                             args=[s.live_replay_events, MARKER_TTL_S,
+                                   "outbox_id", row["id"], "type", row["kind"],
+                                   "region", row["region_code"] or "", "path", row["path"],
+                                   "data", json.dumps(row["payload"], ensure_ascii=False)],
+                             client=pipe)
+            await pipe.execute()
+        await conn.execute("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY($1)",
+                           [row["id"] for row in rows])
+    return len(rows)
+
+
+async def relay_until_empty(db: asyncpg.Pool, r: aioredis.Redis, s: Settings) -> int:
+    """Drain the outbox (burst mode, for tests and for start-up)."""
+    total = 0
+    while n := await relay_once(db, r, s):
+        total += n
+    return total
+
+
+async def _relay_loop(app: web.Application, wake: asyncio.Event) -> None:
+    db, r, s = app[keys.DB], app[keys.REDIS], app[keys.SETTINGS]
+    backoff_s = 0.1
+    while True:
+        try:
+            await relay_until_empty(db, r, s)
+            backoff_s = 0.1
+        except (RedisError, OSError) as exc:
+            log.warning("relay waiting for Redis: %s; retry in %.1f s", exc.__class__.__name__,
+                        backoff_s)
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, 5.0)
+            continue
+        except asyncpg.PostgresError:
+            log.exception("relay failed on PostgreSQL; retrying")
+            await asyncio.sleep(1)
+            continue
+        try:  # woken by NOTIFY on insert; a poll as well in case a notification was missed
+            await asyncio.wait_for(wake.wait(), timeout=1.0)
+        except TimeoutError:
+            pass
+        wake.clear()
+
+
+async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the relay for the app's lifetime, woken by PostgreSQL NOTIFY."""
+    if not app[keys.SETTINGS].background_tasks:
+        yield
+        return
+    wake = asyncio.Event()
+    listener = await app[keys.DB].acquire()
+
+    def notified(*_: object) -> None:
+        wake.set()
+
+    await listener.add_listener("anxin_outbox", notified)
+    task = asyncio.create_task(_relay_loop(app, wake), name="outbox-relay")
+    started = time.monotonic()
+    log.info("outbox relay started")
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    await listener.remove_listener("anxin_outbox", notified)
+    await app[keys.DB].release(listener)
+    log.info("outbox relay stopped after %.0f s", time.monotonic() - started)
