@@ -18,6 +18,8 @@ from callcenter import (
     auth,
     auth_views,
     catalogue,
+    console,
+    cti,
     device_events,
     devices,
     elders,
@@ -44,7 +46,7 @@ MAX_UPLOAD_BYTES = 64 * 2**20  # a 210,000-row roster as CSV is ~40 MB
 ROUTE_TABLES: tuple[Routes, ...] = (
     health.routes, auth_views.routes, regions.routes, elders.routes, devices.routes,
     providers.routes, catalogue.routes, imports_views.routes, device_events.routes,
-    alarm_views.routes, live.routes, home.routes)
+    alarm_views.routes, live.routes, cti.routes, console.routes, home.routes)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
