@@ -83,3 +83,34 @@ async def world(conn: asyncpg.Connection) -> dict[str, int]:
                                        ["+8613806310001"], risk_groups=["独居", "高龄"])
     ids["elder_rongcheng"] = await elder(conn, "孙建国", "371082001", 203, ["+8613906310002"])
     return ids
+
+
+DEVICE_SECRET = "0123456789abcdef0123456789abcdef"
+
+
+async def device(conn: asyncpg.Connection, serial: str, elder_id: int, kind: str = "sos_phone",
+                 fence: tuple[float, float, int] | None = None) -> int:
+    lat, lon, radius = fence or (None, None, None)
+    return await conn.fetchval(
+        "INSERT INTO devices (serial, kind, elder_id, secret, geofence_lat, geofence_lon,"
+        " geofence_radius_m) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id", serial, kind,
+        elder_id, DEVICE_SECRET, lat, lon, radius)
+
+
+def event_body(event_id: str, kind: str = "sos", **extra: Any) -> bytes:
+    import json
+
+    body = {"event_id": event_id, "type": kind, "occurred_at": "2026-11-23T08:00:00+08:00",
+            **extra}
+    return json.dumps(body).encode()
+
+
+def signed_headers(body: bytes, secret: str = DEVICE_SECRET, ts: int | None = None
+                   ) -> dict[str, str]:
+    import time
+
+    from callcenter.device_events import sign
+
+    stamp = int(time.time()) if ts is None else ts
+    return {"X-Anxin-Timestamp": str(stamp), "X-Anxin-Signature": sign(secret, stamp, body),
+            "Content-Type": "application/json"}
