@@ -39,7 +39,7 @@ async def record_event(conn: asyncpg.Connection, alarm_id: int, from_state: str 
                        actor_kind: str = "system", payload: dict[str, Any] | None = None) -> None:
     await conn.execute(
         "INSERT INTO events (entity_type, entity_id, actor_user_id, actor_kind, from_state,"
-        " to_state, payload) VALUES ('alarm', $1, $2, $3, $4, $5, $6::jsonb)",
+        " to_state, payload) VALUES ('alarm', $1, $2, $3, $4, $5, $6::text::jsonb)",
         alarm_id, actor_user_id, actor_kind, from_state, to_state, _json(payload or {}))
 
 

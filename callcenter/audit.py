@@ -17,6 +17,6 @@ async def write(conn: asyncpg.Connection | asyncpg.Pool, request: web.Request | 
     ip = request.remote if request is not None else None
     await conn.execute(
         "INSERT INTO audit_log (user_id, action, entity_type, entity_id, request_id, ip, detail)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)",
         user_id, action, entity_type, None if entity_id is None else str(entity_id),
         request_id_var.get(), ip, json.dumps(detail or {}, ensure_ascii=False))

@@ -164,7 +164,7 @@ async def ingest(conn: asyncpg.Connection, device: asyncpg.Record, event: Device
         inserted = await conn.fetchval(
             "INSERT INTO device_events (device_id, event_id, type, occurred_at, lat, lon,"
             " lat_gcj02, lon_gcj02, accuracy_m, battery, extra) VALUES ($1, $2, $3, $4, $5, $6,"
-            " $7, $8, $9, $10, $11::jsonb) ON CONFLICT (device_id, event_id) DO NOTHING"
+            " $7, $8, $9, $10, $11::text::jsonb) ON CONFLICT (device_id, event_id) DO NOTHING"
             " RETURNING id", device["id"], event.event_id, event.type, event.occurred_at,
             *(event.wgs84 or (None, None)), *(event.gcj02 or (None, None)), event.accuracy_m,
             event.battery, json.dumps(event.extra, ensure_ascii=False))

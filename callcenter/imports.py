@@ -270,7 +270,7 @@ async def _audit(conn: asyncpg.Connection, report: ImportReport, action: str, sk
     }
     await conn.execute(
         "INSERT INTO audit_log (user_id, action, entity_type, entity_id, request_id, detail)"
-        " VALUES ($1, $2, 'import', NULL, $3, $4::jsonb)",
+        " VALUES ($1, $2, 'import', NULL, $3, $4::text::jsonb)",
         actor_user_id, action, request_id, json.dumps(detail, ensure_ascii=False))
 
 

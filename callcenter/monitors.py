@@ -32,7 +32,7 @@ SELECT d.id, d.kind, d.elder_id, e.region_code FROM devices d
 JOIN elders e ON e.id = d.elder_id
 JOIN unnest($2::text[], $3::int[]) AS t(kind, secs) ON t.kind = d.kind
 WHERE d.status = 'active' AND e.status = 'active'
-  AND d.last_heartbeat_at < $1 - make_interval(secs => t.secs)
+  AND d.last_heartbeat_at < $1::timestamptz - make_interval(secs => t.secs)
   AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.device_id = d.id AND a.kind = 'inactivity'
                   AND a.state NOT IN ('resolved', 'closed'))
 ORDER BY d.id LIMIT 500

@@ -45,8 +45,13 @@ async def add(conn: asyncpg.Connection, kind: str, region_code: str | None,
               data: dict[str, Any]) -> None:
     """Queue a live event in the caller's transaction."""
     await conn.execute(
-        "INSERT INTO outbox (topic, kind, region_code, payload) VALUES ('live', $1, $2, $3::jsonb)",
+        "INSERT INTO outbox (topic, kind, region_code, payload) VALUES ('live', $1, $2, $3::text::jsonb)",
         kind, region_code, json.dumps(data, ensure_ascii=False, default=str))
+
+
+def _text(payload: Any) -> str:
+    """jsonb arrives decoded on the app's pool (its codec) and as text on a plain connection."""
+    return payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
 
 
 async def relay_once(db: asyncpg.Pool, r: aioredis.Redis, s: Settings) -> int:
@@ -66,7 +71,7 @@ async def relay_once(db: asyncpg.Pool, r: aioredis.Redis, s: Settings) -> int:
                              args=[s.live_replay_events, MARKER_TTL_S,
                                    "outbox_id", row["id"], "type", row["kind"],
                                    "region", row["region_code"] or "", "path", row["path"],
-                                   "data", json.dumps(row["payload"], ensure_ascii=False)],
+                                   "data", _text(row["payload"])],
                              client=pipe)
             await pipe.execute()
         await conn.execute("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY($1)",

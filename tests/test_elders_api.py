@@ -117,9 +117,10 @@ async def test_supervisor_sees_masked_id_and_each_view_is_audited(world, client,
         assert resp.status == 200
         assert record["id_number_masked"] is True
         assert record["id_number"].startswith("3710") and "**********" in record["id_number"]
-    rows = await db.fetch("SELECT user_id, action, entity_id, request_id FROM audit_log "
-                          "WHERE action = 'elder.view'")
+    rows = await db.fetch("SELECT user_id, action, entity_id, request_id, detail->>'full_id'"
+                          " AS full_id FROM audit_log WHERE action = 'elder.view'")
     assert len(rows) == 2
+    assert rows[0]["full_id"] == "false"  # detail stored as a JSON object, not a string
     assert rows[0]["entity_id"] == str(world["elder_rongcheng"])
     assert rows[0]["user_id"] == world["supervisor"] and rows[0]["request_id"]
 
