@@ -8,9 +8,10 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from callcenter import alarm_rules as rules
-from callcenter import alarms, auth, keys, outbox
+from callcenter import alarms, auth, keys, outbox, redis_state
 from callcenter.errors import Conflict, NotFound, json_response
 from callcenter.http import json_body, path_id
 from callcenter.routing import STAFF_ROLES, Param, Routes
@@ -175,6 +176,23 @@ async def alarm_close(request: web.Request) -> web.Response:
     return await _run(request, alarms.close)
 
 
+@routes.get("/api/v1/queue", name="queue_counts", roles=STAFF_ROLES,
+            summary="辖区待受理警情数，读 Redis 副本，Redis 不可用时读数据库 (alarms waiting in "
+                    "your region: from Redis's copy, or PostgreSQL when Redis is down)")
+async def queue_counts(request: web.Request) -> web.Response:
+    p = auth.principal(request)
+    try:
+        counts = await redis_state.queue_counts(request.app[keys.REDIS],
+                                                request.app[keys.SETTINGS], p.region_path)
+        return json_response({**counts, "source": "redis"})
+    except (RedisError, OSError):
+        waiting = await request.app[keys.DB].fetchval(
+            f"SELECT count(*) FROM alarms a JOIN regions r ON r.code = a.region_code"
+            f" WHERE a.state IN ('queued', 'offered') AND {auth.scope_sql(1)}",
+            *auth.scope_args(p))
+        return json_response({"waiting": waiting, "source": "postgres"})
+
+
 @routes.get("/api/v1/presence", name="presence_list", roles=STAFF_ROLES,
             summary="辖区在岗坐席 (operators on duty in your region)")
 async def presence_list(request: web.Request) -> web.Response:
@@ -210,7 +228,8 @@ async def presence_set(request: web.Request) -> web.Response:
             row = await conn.fetchrow("UPDATE operator_presence SET available = false WHERE"
                                       " user_id = $1 RETURNING on_duty, available", p.user_id)
         await outbox.add(conn, "operator.presence", p.region_code,
-                         {"user_id": p.user_id, "display_name": p.display_name, **dict(row)})
+                         {"user_id": p.user_id, "display_name": p.display_name,
+                          "region_code": p.region_code, **dict(row)})
     return json_response({"user_id": p.user_id, **dict(row)})
 
 

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from callcenter import keys
+from callcenter import keys, redis_state
 from callcenter.keys import redis_key
 from callcenter.settings import Settings
 
@@ -73,6 +73,9 @@ async def relay_once(db: asyncpg.Pool, r: aioredis.Redis, s: Settings) -> int:
                                    "region", row["region_code"] or "", "path", row["path"],
                                    "data", _text(row["payload"])],
                              client=pipe)
+                payload = row["payload"]
+                redis_state.apply(pipe, s, row["kind"], row["path"],
+                                  json.loads(payload) if isinstance(payload, str) else payload)
             await pipe.execute()
         await conn.execute("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY($1)",
                            [row["id"] for row in rows])
@@ -90,11 +93,16 @@ async def relay_until_empty(db: asyncpg.Pool, r: aioredis.Redis, s: Settings) ->
 async def _relay_loop(app: web.Application, wake: asyncio.Event) -> None:
     db, r, s = app[keys.DB], app[keys.REDIS], app[keys.SETTINGS]
     backoff_s = 0.1
+    stale = True  # Redis's copies must be rebuilt: at start, and after every outage
     while True:
         try:
+            if stale:
+                await redis_state.rebuild(db, r, s)
+                stale = False
             await relay_until_empty(db, r, s)
             backoff_s = 0.1
         except (RedisError, OSError) as exc:
+            stale = True
             log.warning("relay waiting for Redis: %s; retry in %.1f s", exc.__class__.__name__,
                         backoff_s)
             await asyncio.sleep(backoff_s)

@@ -4,6 +4,7 @@ between publishing and marking does not publish twice."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,15 +12,16 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from aiohttp.test_utils import TestClient, TestServer
+from redis.exceptions import RedisError
 
-from callcenter import outbox
+from callcenter import outbox, redis_state
 from callcenter.app import create_app
 from callcenter.embedded import RedisProcess, free_port
 from callcenter.keys import redis_key
 from tests import factories
 from tests.factories import event_body, signed_headers
+from tests.test_alarms import on_duty, raise_at
 
 
 @pytest.fixture
@@ -88,6 +90,33 @@ async def test_a_relay_that_died_before_marking_does_not_publish_twice(world, db
         entries = await stream_entries(r, redis_key(s, outbox.LIVE_STREAM))
         assert [json.loads(e["data"])["n"] for e in entries] == [1, 2]
         assert entries[0]["path"] == "371000.371003"  # region path travels with the entry
+    finally:
+        await r.aclose()
+        await pool.close()
+
+
+async def test_redis_copies_rebuilt_from_postgres_and_kept_current(world, db, settings,
+                                                                   client) -> None:
+    await on_duty(db, world["op_wendeng"])
+    now = dt.datetime.now(dt.UTC)
+    first = await raise_at(db, world, now)
+    await raise_at(db, world, now, kind="fall")
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    r = aioredis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        await r.delete(redis_key(settings, redis_state.QUEUE))  # as if Redis had been lost
+        assert await redis_state.rebuild(pool, r, settings) == (2, 1)
+        await client.login("op.wendeng")
+        assert await (await client.get("/api/v1/queue")).json() == {"waiting": 2,
+                                                                   "source": "redis"}
+        assert (await client.post(f"/api/v1/alarms/{first}/acknowledge")).status == 200
+        await outbox.relay_until_empty(pool, r, settings)  # the relay keeps the copy current
+        assert (await (await client.get("/api/v1/queue")).json())["waiting"] == 1
+        presence = await r.hget(redis_key(settings, redis_state.PRESENCE),
+                                str(world["op_wendeng"]))
+        assert json.loads(presence)["on_duty"] is True
+        await client.login("op.rongcheng")
+        assert (await (await client.get("/api/v1/queue")).json())["waiting"] == 0
     finally:
         await r.aclose()
         await pool.close()
