@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     listen(demo)
     demo.add_argument("--elders", type=int, default=2000, help="elders to seed (default 2000)")
     demo.add_argument("--seed", type=int, default=12349, help="random seed (default 12349)")
+    demo.add_argument("--alarm-every", type=float, default=45.0, metavar="SECONDS",
+                      help="a pretend device sends an event about this often (0: never)")
     serve = sub.add_parser("serve", help="migrate, then serve the web app")
     listen(serve)
     sub.add_parser("migrate", help="apply the SQL migrations not yet applied")
@@ -147,7 +149,8 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     return _run(go)
 
 
-def _serve(settings: Settings, banner: Callable[[], None] | None = None) -> int:
+def _serve(settings: Settings, banner: Callable[[], None] | None = None,
+           alarm_every_s: float = 0) -> int:
     from aiohttp import web
 
     from callcenter.app import create_app
@@ -168,6 +171,10 @@ def _serve(settings: Settings, banner: Callable[[], None] | None = None) -> int:
             banner()
 
     app = create_app(settings)
+    if alarm_every_s > 0:
+        from callcenter.demo_feed import feed_ctx
+
+        app.cleanup_ctx.append(feed_ctx(alarm_every_s))
     app.on_startup.append(_async(ready))
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
                 shutdown_timeout=10)
@@ -208,9 +215,11 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         print(f"演示账号 (demo logins), password / 密码: {DEMO_PASSWORD}")
         for username, role, region, description in DEMO_LOGINS:
             print(f"  {username:<14} {role:<15} {description} · {region}")
+        print(f"控制台 (operator console): http://{settings.host}:{settings.port}/console —"
+              f" a pretend device sends an SOS, fall or notice about every {args.alarm_every:.0f} s")
         print("Ctrl-C 停止 (to stop)", flush=True)
 
-    return _serve(settings, banner)
+    return _serve(settings, banner, alarm_every_s=args.alarm_every)
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:

@@ -162,3 +162,30 @@ async def test_low_battery_is_a_low_priority_notice(devices, client, db) -> None
     repeat = await (await post(client, "BR-WD-0001",
                                event_body("lb-2", kind="low_battery", battery=7))).json()
     assert repeat["alarm_id"] == out["alarm_id"]
+
+
+async def test_demo_feed_sends_signed_events_through_http(world, db, settings) -> None:
+    """The demo's pretend device goes through the real, signed HTTP path."""
+    import asyncio
+
+    from aiohttp import web
+
+    from callcenter.app import create_app
+    from callcenter.demo_feed import feed_ctx
+    from callcenter.embedded import free_port
+
+    await factories.device(db, "SOS-DEMO-1", world["elder_wendeng"])
+    port = free_port()
+    app = create_app(settings.replace(port=port, host="127.0.0.1"))
+    app.cleanup_ctx.append(feed_ctx(0.05, seed=1))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        for _ in range(200):
+            if await db.fetchval("SELECT count(*) FROM device_events") >= 3:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+    assert await db.fetchval("SELECT count(*) FROM device_events") >= 3
