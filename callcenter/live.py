@@ -67,8 +67,11 @@ class Hub:
             except asyncio.QueueFull:  # a stalled console: make it reconnect and catch up
                 console.overflowed = True
                 self.consoles.discard(console)
-                with contextlib.suppress(asyncio.QueueFull):
-                    console.queue.put_nowait(None)
+                # make room for the sentinel; the reconnect replays from the console's last seq,
+                # so the dropped entries are not lost to it
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    console.queue.get_nowait()
+                console.queue.put_nowait(None)
 
 
 HUB = web.AppKey("live_hub", Hub)
