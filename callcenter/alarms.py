@@ -180,9 +180,11 @@ async def acknowledge(conn: asyncpg.Connection, alarm_id: int, user_id: int, now
                       ) -> None:
     """Take the alarm; of two operators clicking at once exactly one wins."""
     row = await conn.fetchrow(
-        "UPDATE alarms SET state = 'acknowledged', acknowledged_by = $2, acknowledged_at = $3,"
-        " next_escalation_at = NULL WHERE id = $1 AND state IN ('queued', 'offered')"
-        " RETURNING state", alarm_id, user_id, now)
+        "WITH before AS (SELECT id, state FROM alarms WHERE id = $1 FOR UPDATE)"
+        " UPDATE alarms a SET state = 'acknowledged', acknowledged_by = $2, acknowledged_at = $3,"
+        " next_escalation_at = NULL FROM before WHERE a.id = before.id"
+        " AND before.state IN ('queued', 'offered') RETURNING before.state", alarm_id, user_id,
+        now)
     if row is None:
         holder = await conn.fetchrow(
             "SELECT a.state, u.display_name FROM alarms a LEFT JOIN users u"
@@ -190,7 +192,7 @@ async def acknowledge(conn: asyncpg.Connection, alarm_id: int, user_id: int, now
         name = holder["display_name"] if holder else None
         raise AlarmConflict(f"已由{name}受理 (already taken by {name})" if name
                             else "该警情不可受理 (this alarm cannot be acknowledged)", name)
-    await record_event(conn, alarm_id, "offered", "acknowledged", actor_user_id=user_id,
+    await record_event(conn, alarm_id, row["state"], "acknowledged", actor_user_id=user_id,
                        actor_kind="user")
     await _announce(conn, "alarm.acknowledged", alarm_id, now)
 
@@ -202,7 +204,7 @@ async def act(conn: asyncpg.Connection, alarm_id: int, user_id: int, action: str
               payload: dict[str, Any], now: dt.datetime) -> int | None:
     """A handling step; the first one moves the alarm to in_progress. Returns an order id for
     an on-site check."""
-    state = await _lock_state(conn, alarm_id)
+    state = await _lock_state(conn, alarm_id, user_id)
     new_state = _step(state, "handle")
     order_id = None
     if action == "onsite_check":
@@ -223,7 +225,7 @@ async def act(conn: asyncpg.Connection, alarm_id: int, user_id: int, action: str
 
 async def resolve(conn: asyncpg.Connection, alarm_id: int, user_id: int, outcome: str,
                   note: str, now: dt.datetime) -> None:
-    state = await _lock_state(conn, alarm_id)
+    state = await _lock_state(conn, alarm_id, user_id)
     new_state = _step(state, "resolve")
     await conn.execute("UPDATE alarms SET state = $2, outcome = $3, outcome_note = $4,"
                        " resolved_at = $5 WHERE id = $1", alarm_id, new_state, outcome, note, now)
@@ -233,7 +235,7 @@ async def resolve(conn: asyncpg.Connection, alarm_id: int, user_id: int, outcome
 
 
 async def close(conn: asyncpg.Connection, alarm_id: int, user_id: int, now: dt.datetime) -> None:
-    state = await _lock_state(conn, alarm_id)
+    state = await _lock_state(conn, alarm_id, user_id)
     new_state = _step(state, "close")
     await conn.execute("UPDATE alarms SET state = $2, closed_at = $3 WHERE id = $1",
                        alarm_id, new_state, now)
@@ -242,11 +244,19 @@ async def close(conn: asyncpg.Connection, alarm_id: int, user_id: int, now: dt.d
     await _announce(conn, "alarm.closed", alarm_id, now)
 
 
-async def _lock_state(conn: asyncpg.Connection, alarm_id: int) -> str:
-    state = await conn.fetchval("SELECT state FROM alarms WHERE id = $1 FOR UPDATE", alarm_id)
-    if state is None:
+async def _lock_state(conn: asyncpg.Connection, alarm_id: int, user_id: int) -> str:
+    """Lock the alarm; only the operator who acknowledged it (or an admin) may handle it."""
+    row = await conn.fetchrow(
+        "SELECT a.state, a.acknowledged_by, h.display_name AS holder,"
+        " (SELECT role FROM users WHERE id = $2) AS role FROM alarms a"
+        " LEFT JOIN users h ON h.id = a.acknowledged_by WHERE a.id = $1 FOR UPDATE OF a",
+        alarm_id, user_id)
+    if row is None:
         raise AlarmConflict("警情不存在 (no such alarm)")
-    return str(state)
+    if row["acknowledged_by"] not in (None, user_id) and row["role"] != "admin":
+        raise AlarmConflict(f"该警情由{row['holder']}处置 (handled by {row['holder']})",
+                            row["holder"])
+    return str(row["state"])
 
 
 def _step(state: str, action: str) -> str:

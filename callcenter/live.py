@@ -139,7 +139,7 @@ async def snapshot(request: web.Request, p: auth.Principal) -> dict[str, Any]:
     db = request.app[keys.DB]
     today = dt.datetime.now(request.app[keys.SETTINGS].tz).date()
     rows = await db.fetch(
-        alarms.CARD_SQL + f" WHERE a.state NOT IN ('resolved', 'closed') AND {auth.scope_sql(1)}"
+        alarms.CARD_SQL + f" WHERE a.state <> 'closed' AND {auth.scope_sql(1)}"
         " ORDER BY a.priority, a.created_at LIMIT 500", *auth.scope_args(p))
     cards = [alarms.card(row, today) for row in rows]
     counts: dict[str, int] = {}
