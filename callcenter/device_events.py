@@ -161,6 +161,11 @@ async def ingest(conn: asyncpg.Connection, device: asyncpg.Record, event: Device
                  now: dt.datetime, timings: alarms.Timings) -> tuple[int | None, bool]:
     """Store the event once and apply its rules; returns (alarm id, duplicate?)."""
     async with conn.transaction():
+        # Serialise one device's events first (geofence state, "one open alarm"). NO KEY UPDATE
+        # does not conflict with the KEY SHARE lock the device_events foreign key takes, so
+        # two events of one device queue here instead of deadlocking.
+        was_outside = await conn.fetchval(
+            "SELECT outside_geofence FROM devices WHERE id = $1 FOR NO KEY UPDATE", device["id"])
         inserted = await conn.fetchval(
             "INSERT INTO device_events (device_id, event_id, type, occurred_at, lat, lon,"
             " lat_gcj02, lon_gcj02, accuracy_m, battery, extra) VALUES ($1, $2, $3, $4, $5, $6,"
@@ -173,11 +178,6 @@ async def ingest(conn: asyncpg.Connection, device: asyncpg.Record, event: Device
                 "SELECT alarm_id FROM device_events WHERE device_id = $1 AND event_id = $2",
                 device["id"], event.event_id)
             return alarm_id, True
-        # Serialise the device's events so geofence state and "one open alarm" hold under
-        # concurrent posts.
-        await conn.execute("SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", device["id"])
-        was_outside = await conn.fetchval("SELECT outside_geofence FROM devices WHERE id = $1",
-                                          device["id"])
         fence = None if device["geofence_lat"] is None else rules.Geofence(
             device["geofence_lat"], device["geofence_lon"], device["geofence_radius_m"])
         decision = rules.decide(event.type, fence=fence, was_outside=was_outside,
