@@ -93,11 +93,17 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                               schema="pg_catalog")
 
 
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on every release (a round trip per request): the app holds
+    no session state on pooled connections (no session advisory locks, LISTEN only on a
+    connection it keeps and unlistens itself, transactions always closed)."""
+
+
 async def postgres_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     app[keys.DB] = await asyncpg.create_pool(
         settings.database_url, min_size=1, max_size=settings.db_pool_max,
-        init=_init_connection, command_timeout=60)
+        init=_init_connection, command_timeout=60, reset=_no_reset)
     yield
     await app[keys.DB].close()
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
-from callcenter import keys
+from callcenter import keys, tasks
 from callcenter.device_events import sign
 
 log = logging.getLogger("callcenter.demo_feed")
@@ -31,18 +31,20 @@ def pick_event(rng: random.Random) -> str:
 def feed_ctx(every_s: float, seed: int = 12349
              ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_feed(app, every_s, random.Random(seed)), name="demo-feed")
+        halt = asyncio.Event()
+        task = asyncio.create_task(_feed(app, every_s, random.Random(seed), halt),
+                                   name="demo-feed")
         yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await tasks.stop(task, halt)
     return ctx
 
 
-async def _feed(app: web.Application, every_s: float, rng: random.Random) -> None:
+async def _feed(app: web.Application, every_s: float, rng: random.Random,
+                halt: asyncio.Event) -> None:
     s = app[keys.SETTINGS]
     base = f"http://{'127.0.0.1' if s.host in ('0.0.0.0', '::') else s.host}:{s.port}"
     async with aiohttp.ClientSession() as http:
-        while True:
+        while not halt.is_set():
             await asyncio.sleep(rng.uniform(0.5, 1.5) * every_s)
             kind = pick_event(rng)
             device_kind = "bracelet" if kind == "low_battery" else "sos_phone"

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from aiohttp import WSCloseCode, WSMsgType, web
 from redis.exceptions import RedisError
 
-from callcenter import alarms, auth, keys
+from callcenter import alarms, auth, keys, tasks
 from callcenter.errors import Forbidden
 from callcenter.keys import redis_key
 from callcenter.outbox import LIVE_STREAM
@@ -87,8 +87,11 @@ async def _range(r: aioredis.Redis, stream: str, *, reverse: bool = False, **kw:
 
 
 def _entry(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
-    return {"seq": entry_id, "type": fields.get("type", ""), "region": fields.get("region", ""),
-            "path": fields.get("path", ""), "data": json.loads(fields.get("data", "{}"))}
+    """A stream entry, with its console message serialised once for every console."""
+    entry = {"seq": entry_id, "type": fields.get("type", ""), "region": fields.get("region", ""),
+             "path": fields.get("path", ""), "data": json.loads(fields.get("data", "{}"))}
+    entry["text"] = message(entry)
+    return entry
 
 
 def message(entry: dict[str, Any]) -> str:
@@ -96,12 +99,12 @@ def message(entry: dict[str, Any]) -> str:
                       ensure_ascii=False, default=str)
 
 
-async def _read_stream(app: web.Application, r: aioredis.Redis) -> None:
+async def _read_stream(app: web.Application, r: aioredis.Redis, halt: asyncio.Event) -> None:
     s, hub = app[keys.SETTINGS], app[HUB]
     stream = redis_key(s, LIVE_STREAM)
     last = "$"
     backoff_s = 0.1
-    while True:
+    while not halt.is_set():
         try:
             if last == "$":
                 top = await _range(r, stream, reverse=True, count=1)
@@ -125,10 +128,10 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HUB] = Hub()
     reader = aioredis.from_url(s.redis_url, decode_responses=True, socket_connect_timeout=2,
                                socket_timeout=10)
-    task = asyncio.create_task(_read_stream(app, reader), name="live-reader")
+    halt = asyncio.Event()
+    task = asyncio.create_task(_read_stream(app, reader, halt), name="live-reader")
     yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await tasks.stop(task, halt)
     for console in list(app[HUB].consoles):
         await console.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
     await reader.aclose()
@@ -195,7 +198,7 @@ async def _catch_up(request: web.Request, console: Console, r: aioredis.Redis, s
         for entry_id, fields in await _range(r, stream, min=f"({last_seq}", max="+"):
             entry = _entry(entry_id, fields)
             if console.may_see(entry):
-                await console.ws.send_str(message(entry))
+                await console.ws.send_str(entry["text"])
             console.last = seq_key(entry_id)
         console.last = max(console.last, seq_key(last_seq))
         return
@@ -223,7 +226,7 @@ async def _send_loop(console: Console) -> None:
         if key <= console.last:
             continue
         console.last = key
-        await console.ws.send_str(message(entry))
+        await console.ws.send_str(entry["text"])
 
 
 async def _client_message(console: Console, text: str) -> None:

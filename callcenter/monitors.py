@@ -13,7 +13,7 @@ import asyncpg
 from aiohttp import web
 
 from callcenter import alarm_rules as rules
-from callcenter import alarms, keys
+from callcenter import alarms, keys, tasks
 from callcenter.device_events import timings_of
 
 log = logging.getLogger("callcenter.monitors")
@@ -59,8 +59,9 @@ async def raise_inactivity(db: asyncpg.Pool, now: dt.datetime, timings: alarms.T
     return raised
 
 
-async def _every(period_s: float, name: str, step: Callable[[], Awaitable[object]]) -> None:
-    while True:
+async def _every(period_s: float, name: str, step: Callable[[], Awaitable[object]],
+                 halt: asyncio.Event) -> None:
+    while not halt.is_set():
         try:
             await step()
         except (asyncpg.PostgresError, OSError):
@@ -80,14 +81,15 @@ async def monitors_ctx(app: web.Application) -> AsyncIterator[None]:
     def now() -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 
-    tasks = [
+    halt = asyncio.Event()
+    running = [
         asyncio.create_task(_every(ESCALATE_EVERY_S, "escalation",
-                                   lambda: escalate(db, now(), timings)), name="escalation"),
+                                   lambda: escalate(db, now(), timings), halt),
+                            name="escalation"),
         asyncio.create_task(_every(INACTIVITY_EVERY_S, "inactivity",
-                                   lambda: raise_inactivity(db, now(), timings, timeouts)),
+                                   lambda: raise_inactivity(db, now(), timings, timeouts), halt),
                             name="inactivity"),
     ]
     yield
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    for task in running:
+        await tasks.stop(task, halt)

@@ -10,6 +10,7 @@ is down, rows wait; when it returns, they flow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -21,7 +22,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from callcenter import keys, redis_state
+from callcenter import keys, redis_state, tasks
 from callcenter.keys import redis_key
 from callcenter.settings import Settings
 
@@ -90,11 +91,11 @@ async def relay_until_empty(db: asyncpg.Pool, r: aioredis.Redis, s: Settings) ->
     return total
 
 
-async def _relay_loop(app: web.Application, wake: asyncio.Event) -> None:
+async def _relay_loop(app: web.Application, wake: asyncio.Event, halt: asyncio.Event) -> None:
     db, r, s = app[keys.DB], app[keys.REDIS], app[keys.SETTINGS]
     backoff_s = 0.1
     stale = True  # Redis's copies must be rebuilt: at start, and after every outage
-    while True:
+    while not halt.is_set():
         try:
             if stale:
                 await redis_state.rebuild(db, r, s)
@@ -112,11 +113,14 @@ async def _relay_loop(app: web.Application, wake: asyncio.Event) -> None:
             log.exception("relay failed on PostgreSQL; retrying")
             await asyncio.sleep(1)
             continue
-        try:  # woken by NOTIFY on insert; a poll as well in case a notification was missed
-            await asyncio.wait_for(wake.wait(), timeout=1.0)
-        except TimeoutError:
-            pass
+        # Woken by NOTIFY on insert; a poll as well in case a notification was missed.
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that races
+        # the event being set (CPython gh-86296), and shutdown would hang.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await wake.wait()
         wake.clear()
+        await asyncio.sleep(0.002)  # let a burst of commits gather into one batch
 
 
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -131,15 +135,12 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
         wake.set()
 
     await listener.add_listener("anxin_outbox", notified)
-    task = asyncio.create_task(_relay_loop(app, wake), name="outbox-relay")
+    halt = asyncio.Event()
+    task = asyncio.create_task(_relay_loop(app, wake, halt), name="outbox-relay")
     started = time.monotonic()
     log.info("outbox relay started")
     yield
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+    await tasks.stop(task, halt)
     await listener.remove_listener("anxin_outbox", notified)
     await app[keys.DB].release(listener)
     log.info("outbox relay stopped after %.0f s", time.monotonic() - started)

@@ -45,12 +45,24 @@ async def cti_settings(settings: Settings) -> Settings:
     return settings.replace(cti_token=TOKEN, background_tasks=False)
 
 
+async def close(client: TestClient) -> None:
+    """Stop the app. Work-around: on Python 3.11 a cancel that lands as redis-py's blocking
+    XREAD (live.py) or outbox's wait_for completes is dropped, and that loop runs on, so the
+    shutdown would wait for ever (about 1 in 100 shutdowns); cancel such a loop again."""
+    closing = asyncio.ensure_future(client.close())
+    while not (await asyncio.wait([closing], timeout=0.5))[0]:
+        for task in asyncio.all_tasks():
+            if task.get_name() in ("live-reader", "outbox-relay") and task.cancelling():
+                task.cancel()
+    closing.result()
+
+
 @pytest.fixture
 async def http(cti_settings: Settings) -> AsyncIterator[TestClient]:
     client = TestClient(TestServer(create_app(cti_settings)))
     await client.start_server()
     yield client
-    await client.close()
+    await close(client)
 
 
 @pytest.fixture
@@ -104,7 +116,7 @@ async def test_missing_or_bad_token_is_401(world, http, db, headers) -> None:
 
 
 async def test_unconfigured_token_refuses_everything(world, settings, db) -> None:
-    client = TestClient(TestServer(create_app(settings.replace(cti_token="", background_tasks=False))))
+    client = TestClient(TestServer(create_app(settings.replace(cti_token=""))))
     await client.start_server()
     try:
         for headers in ({}, {"Authorization": "Bearer "}, AUTH):
@@ -113,7 +125,7 @@ async def test_unconfigured_token_refuses_everything(world, settings, db) -> Non
             assert resp.status == 401, body
             assert "not configured" in body["message"]
     finally:
-        await client.close()
+        await close(client)
     assert await db.fetchval("SELECT count(*) FROM calls") == 0
 
 
