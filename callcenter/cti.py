@@ -43,6 +43,7 @@ from callcenter.errors import (
     Unprocessable,
     json_response,
 )
+from callcenter.http import parse_object
 from callcenter.routing import Routes
 from callcenter.validation import Invalid, ValidationError, mask_id, phone
 
@@ -99,15 +100,7 @@ def authenticate(configured: str, header: str) -> None:
 
 def parse_event(body: bytes, now: dt.datetime, area_code: str = "0631") -> CtiEvent:
     """Validate the JSON body; every wrong field is named."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise Unprocessable(fields={"body": "不是有效的 JSON (not valid JSON)"}) from None
-    if not isinstance(data, dict):
-        raise Unprocessable(fields={"body": "应为 JSON 对象 (must be a JSON object)"})
-    errors: dict[str, str] = {}
-    for key in sorted(set(data) - set(CTI_BODY["properties"])):
-        errors[key] = "未知字段 (unknown field)"
+    data, errors = parse_object(body, CTI_BODY["properties"])
     call_id = _text(data, "call_id", 100, errors)
     event = data.get("event")
     if event not in EVENTS:

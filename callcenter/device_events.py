@@ -17,7 +17,8 @@ from aiohttp import web
 
 from callcenter import alarm_rules as rules
 from callcenter import alarms, geo, keys
-from callcenter.errors import NotFound, PayloadTooLarge, Unauthorized, Unprocessable, json_response
+from callcenter.errors import NotFound, PayloadTooLarge, Unauthorized, json_response
+from callcenter.http import parse_object
 from callcenter.routing import Routes
 from callcenter.validation import ValidationError
 
@@ -70,16 +71,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 def parse_event(body: bytes) -> DeviceEvent:
     """Validate the JSON body; every wrong field is named."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise Unprocessable(fields={"body": "不是有效的 JSON (not valid JSON)"}) from None
-    if not isinstance(data, dict):
-        raise Unprocessable(fields={"body": "应为 JSON 对象 (must be a JSON object)"})
-    errors: dict[str, str] = {}
-    unknown = set(data) - set(EVENT_BODY["properties"])
-    for key in sorted(unknown):
-        errors[key] = "未知字段 (unknown field)"
+    data, errors = parse_object(body, EVENT_BODY["properties"])
     event_id = data.get("event_id")
     if not isinstance(event_id, str) or not 1 <= len(event_id) <= 100:
         errors["event_id"] = "应为1-100个字符的文本 (must be text of 1-100 characters)"

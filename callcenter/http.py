@@ -28,6 +28,19 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def parse_object(body: bytes, allowed: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """A raw JSON body that must be an object: (data, errors naming each unknown field).
+    For webhooks that read the raw body themselves (signatures, size limits)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Unprocessable(fields={"body": "不是有效的 JSON (not valid JSON)"}) from None
+    if not isinstance(data, dict):
+        raise Unprocessable(fields={"body": "应为 JSON 对象 (must be a JSON object)"})
+    errors = {key: "未知字段 (unknown field)" for key in sorted(set(data) - set(allowed))}
+    return data, errors
+
+
 def int_query(request: web.Request, name: str, default: int | None, low: int, high: int
               ) -> int | None:
     raw = request.query.get(name)
