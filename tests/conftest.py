@@ -199,3 +199,31 @@ async def app_client(settings: Settings) -> AsyncIterator[Any]:
 @pytest.fixture
 async def client(app_client: Any) -> Client:
     return await app_client()
+
+
+# --- the browser (Debian chromium through Playwright), shared by the browser test modules ---
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+MISSING = "chromium not installed: apt-get install -y chromium fonts-noto-cjk"
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    """The browser binary; skipped where it is missing, but a failure on CI (CI=true)."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+async def browser(chromium_path: str) -> AsyncIterator[Any]:
+    """One headless chromium per module; each test gets its own context."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield b
+        await b.close()

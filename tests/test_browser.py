@@ -7,7 +7,6 @@ loopback port, and leave 1280x800 screenshots in tests/screenshots/ to look at.
 from __future__ import annotations
 
 import csv
-import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,33 +22,8 @@ from tests.factories import PASSWORD, id_number
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-MISSING = "chromium not installed: apt-get install -y chromium fonts-noto-cjk"
 SHOTS = Path(__file__).resolve().parent / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    """The browser binary; skipped where it is missing, but a failure on CI (CI=true)."""
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail(MISSING)
-        pytest.skip(MISSING)
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium_path: str) -> AsyncIterator[Any]:
-    """One headless chromium for the whole module; each test gets its own context."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield b
-        await b.close()
 
 
 @pytest.fixture

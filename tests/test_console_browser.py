@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,32 +25,12 @@ from callcenter.app import create_app
 from callcenter.settings import Settings
 from tests import factories
 from tests.factories import event_body, signed_headers
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, MISSING, VIEWPORT, login, shot
+from tests.test_browser import VIEWPORT, login, shot
 
 pytestmark = pytest.mark.browser
 
 SERIAL = "SOS-WD-0001"
 ADDRESS = "文登区龙山街道昆嵛路18号"
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium_path: str) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield b
-        await b.close()
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    """The browser binary; skipped where it is missing, but a failure on CI (CI=true)."""
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail(MISSING)
-        pytest.skip(MISSING)
-    return CHROMIUM
 
 
 @pytest.fixture
