@@ -16,6 +16,7 @@ import asyncpg
 from callcenter import alarm_rules as rules
 from callcenter import outbox
 from callcenter.validation import mask_id
+from dispatch import orders
 
 log = logging.getLogger("callcenter.alarms")
 
@@ -197,6 +198,7 @@ async def acknowledge(conn: asyncpg.Connection, alarm_id: int, user_id: int, now
     await _announce(conn, "alarm.acknowledged", alarm_id, now)
 
 
+EMERGENCY_ITEM = "EM001"  # 紧急上门查看 Emergency on-site check
 ACTIONS = ("note", "call_elder", "call_contact", "emergency_call", "onsite_check")
 
 
@@ -211,10 +213,13 @@ async def act(conn: asyncpg.Connection, alarm_id: int, user_id: int, action: str
         elder_id = await conn.fetchval("SELECT elder_id FROM alarms WHERE id = $1", alarm_id)
         if elder_id is None:
             raise AlarmConflict("无老人信息，无法派单 (no elder on this alarm to send anyone to)")
-        order_id = await conn.fetchval(
-            "INSERT INTO orders (elder_id, kind, priority, alarm_id, note, created_by)"
-            " VALUES ($1, 'emergency_check', 1, $2, $3, $4) RETURNING id", elder_id, alarm_id,
-            payload.get("note", ""), user_id)
+        order_id = await orders.create(
+            conn, elder_id=elder_id, item_code=EMERGENCY_ITEM, kind="emergency_check",
+            source="alarm", note=payload.get("note", ""), priority=1, alarm_id=alarm_id,
+            user_id=user_id, now=now)
+        if order_id is None:
+            raise AlarmConflict("服务目录中没有紧急上门查看项目 (the catalogue has no emergency"
+                                f" on-site check item {EMERGENCY_ITEM})")
         payload = {**payload, "order_id": order_id}
     await conn.execute("UPDATE alarms SET state = $2 WHERE id = $1", alarm_id, new_state)
     await record_event(conn, alarm_id, state, new_state, actor_user_id=user_id,

@@ -29,9 +29,12 @@ from callcenter import (
     keys,
     live,
     monitors,
+    order_views,
     outbox,
+    plan_views,
     providers,
     regions,
+    staff_views,
 )
 from callcenter.errors import error_middleware
 from callcenter.logs import request_id_var
@@ -46,7 +49,8 @@ MAX_UPLOAD_BYTES = 64 * 2**20  # a 210,000-row roster as CSV is ~40 MB
 ROUTE_TABLES: tuple[Routes, ...] = (
     health.routes, auth_views.routes, regions.routes, elders.routes, devices.routes,
     providers.routes, catalogue.routes, imports_views.routes, device_events.routes,
-    alarm_views.routes, live.routes, cti.routes, console.routes, home.routes)
+    alarm_views.routes, live.routes, cti.routes, console.routes, home.routes,
+    order_views.routes, staff_views.routes, plan_views.routes)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

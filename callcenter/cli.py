@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="a pretend device sends an event about this often (0: never)")
     serve = sub.add_parser("serve", help="migrate, then serve the web app")
     listen(serve)
+    worker = sub.add_parser("worker", help="migrate, then run a dispatch worker (run several: "
+                                           "they share the work)")
+    worker.add_argument("--name", help="consumer name in the Redis group (default host-pid)")
     sub.add_parser("migrate", help="apply the SQL migrations not yet applied")
     seed = sub.add_parser("seed", help="build the Weihai demo city into an empty database")
     seed.add_argument("--elders", type=int, default=2000, help="elders to create (default 2000)")
@@ -150,7 +153,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, banner: Callable[[], None] | None = None,
-           alarm_every_s: float = 0) -> int:
+           alarm_every_s: float = 0, demo: bool = False) -> int:
     from aiohttp import web
 
     from callcenter.app import create_app
@@ -171,6 +174,12 @@ def _serve(settings: Settings, banner: Callable[[], None] | None = None,
             banner()
 
     app = create_app(settings)
+    if demo:  # one process: the web app, a dispatch worker and pretend provider staff
+        from callcenter.demo_providers import providers_ctx
+        from callcenter.worker_app import worker_ctx
+
+        app.cleanup_ctx.append(worker_ctx)
+        app.cleanup_ctx.append(providers_ctx)
     if alarm_every_s > 0:
         from callcenter.demo_feed import feed_ctx
 
@@ -189,6 +198,20 @@ def _async(fn: Callable[..., None]) -> Callable[..., Coroutine[Any, Any, None]]:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return _serve(settings)
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from callcenter.worker_app import run_worker
+
+    async def go() -> int:
+        conn = await _connect(settings)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        return await run_worker(settings, args.name)
+
+    return _run(go)
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -219,7 +242,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
               f" a pretend device sends an SOS, fall or notice about every {args.alarm_every:.0f} s")
         print("Ctrl-C 停止 (to stop)", flush=True)
 
-    return _serve(settings, banner, alarm_every_s=args.alarm_every)
+    return _serve(settings, banner, alarm_every_s=args.alarm_every, demo=True)
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
@@ -279,6 +302,6 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
-    "demo": cmd_demo, "serve": cmd_serve, "migrate": cmd_migrate, "seed": cmd_seed,
+    "demo": cmd_demo, "serve": cmd_serve, "worker": cmd_worker, "migrate": cmd_migrate, "seed": cmd_seed,
     "elders": cmd_import, "devices": cmd_import, "users": cmd_users,
 }

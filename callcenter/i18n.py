@@ -211,6 +211,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ak_door": ("门磁", "Door"),
     "ak_inactivity": ("长时间无活动", "Inactivity"),
     "ak_low_battery": ("低电量", "Low battery"),
+    "ak_missed_visit": ("服务人员未到", "Carer did not arrive"),
     "res_reached": ("接通", "reached"),
     "res_no_answer": ("无人接听", "no answer"),
     "res_busy": ("占线", "busy"),

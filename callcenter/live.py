@@ -26,11 +26,13 @@ from callcenter import alarms, auth, keys, tasks
 from callcenter.errors import Forbidden
 from callcenter.keys import redis_key
 from callcenter.outbox import LIVE_STREAM
-from callcenter.routing import STAFF_ROLES, Routes
+from callcenter.routing import ALL_ROLES, Routes
+from dispatch import orders, states
 
 log = logging.getLogger("callcenter.live")
 routes = Routes("live", "实时通道 (live channel, websocket)")
 QUEUE_MAX = 1000
+PROVIDER_ROLES = frozenset({"provider_staff", "provider_admin"})
 
 
 def seq_key(seq: str) -> tuple[int, int]:
@@ -47,8 +49,20 @@ class Console:
         default_factory=lambda: asyncio.Queue(QUEUE_MAX))
     last: tuple[int, int] = (0, 0)
     overflowed: bool = False
+    staff_id: int | None = None  # a provider staff member's record
 
     def may_see(self, entry: dict[str, Any]) -> bool:
+        """Staff roles: what happens in their region. Provider roles: only the orders offered
+        or assigned to them (staff) or to their organisation's people (provider admin)."""
+        role = self.principal.role
+        if role in PROVIDER_ROLES:
+            data = entry.get("data")
+            audience = data.get("audience") if isinstance(data, dict) else None
+            if not isinstance(audience, dict):
+                return False
+            if role == "provider_staff":
+                return self.staff_id is not None and self.staff_id in audience.get("staff", ())
+            return self.principal.provider_id in audience.get("providers", ())
         path = entry.get("path") or ""
         return bool(path) and self.principal.covers(path)
 
@@ -153,12 +167,38 @@ async def snapshot(request: web.Request, p: auth.Principal) -> dict[str, Any]:
         " JOIN users u ON u.id = p.user_id JOIN regions r ON r.code = u.region_code"
         f" WHERE p.on_duty AND {auth.scope_sql(1)} ORDER BY u.display_name",
         *auth.scope_args(p))
-    return {"alarms": cards, "queue": counts, "operators": [dict(o) for o in operators]}
+    active = await db.fetch(
+        orders.CARD_SQL + f" WHERE o.state = ANY($3::text[]) AND {auth.scope_sql(1)}"
+        " ORDER BY o.id DESC LIMIT 300", *auth.scope_args(p), list(states.ACTIVE_STATES))
+    return {"alarms": cards, "queue": counts, "operators": [dict(o) for o in operators],
+            "orders": [orders.card(o) for o in active]}
 
 
-@routes.get("/ws/console", name="live_console", roles=STAFF_ROLES, page=False,
-            summary="控制台实时通道 (console websocket: snapshot, then {seq, type, region, data};"
-                    " reconnect with ?last_seq= to replay what was missed)")
+async def provider_snapshot(request: web.Request, p: auth.Principal, staff_id: int | None
+                            ) -> dict[str, Any]:
+    """A staff member's pending offers and jobs in hand; a provider admin's active jobs."""
+    db = request.app[keys.DB]
+    now = dt.datetime.now(dt.UTC)
+    if p.role == "provider_staff":
+        pending = await db.fetch(
+            "SELECT id, order_id, expires_at, distance_m FROM offers WHERE staff_id = $1"
+            " AND state = 'pending' AND expires_at > $2 ORDER BY offered_at", staff_id, now)
+        offers = [{"offer_id": f["id"], "expires_at": f["expires_at"],
+                   "distance_m": f["distance_m"],
+                   "order": await orders.load_card(db, f["order_id"])} for f in pending]
+        where, owner = "o.staff_id = $1", staff_id
+    else:
+        offers, where, owner = [], "o.provider_id = $1", p.provider_id
+    jobs = await db.fetch(orders.CARD_SQL + f" WHERE {where} AND o.state = ANY($2::text[])"
+                          " ORDER BY o.id DESC LIMIT 200", owner, list(states.ASSIGNED_STATES))
+    return {"offers": offers, "jobs": [orders.card(j) for j in jobs]}
+
+
+@routes.get("/ws/console", name="live_console", roles=ALL_ROLES, page=False,
+            summary="实时通道 (live websocket: snapshot, then {seq, type, region, data}; "
+                    "reconnect with ?last_seq= to replay what was missed; consoles see their "
+                    "region, provider staff their own offers and jobs, provider admins their "
+                    "organisation's)")
 async def console_socket(request: web.Request) -> web.StreamResponse:
     p = auth.principal(request)
     app = request.app
@@ -171,6 +211,9 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     console = Console(ws, p)
+    if p.role == "provider_staff":
+        console.staff_id = await app[keys.DB].fetchval(
+            "SELECT id FROM staff WHERE user_id = $1", p.user_id)
     hub.consoles.add(console)  # registered first: what is published from now on is queued
     sender: asyncio.Task[None] | None = None
     try:
@@ -205,7 +248,10 @@ async def _catch_up(request: web.Request, console: Console, r: aioredis.Redis, s
     top = await _range(r, stream, reverse=True, count=1)
     seq = top[0][0] if top else "0-0"
     console.last = seq_key(seq)
-    data = await snapshot(request, console.principal)
+    if console.principal.role in PROVIDER_ROLES:
+        data = await provider_snapshot(request, console.principal, console.staff_id)
+    else:
+        data = await snapshot(request, console.principal)
     await console.ws.send_str(json.dumps({"seq": seq, "type": "snapshot", "region":
                                           console.principal.region_code, "data": data},
                                          ensure_ascii=False, default=str))

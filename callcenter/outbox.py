@@ -28,6 +28,9 @@ from callcenter.settings import Settings
 
 log = logging.getLogger("callcenter.outbox")
 LIVE_STREAM = "live"
+DISPATCH_TOPIC = "dispatch"
+# Dispatch entries are never trimmed: a worker deletes each one once it is handled.
+DISPATCH_STREAMS = {True: "dispatch:urgent", False: "dispatch:orders"}
 BATCH = 500
 MARKER_TTL_S = 7 * 86400
 
@@ -36,6 +39,7 @@ _PUBLISH_ONCE = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
     local fields = {}
     for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+    if ARGV[1] == '0' then return redis.call('XADD', KEYS[1], '*', unpack(fields)) end
     return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
 end
 return false
@@ -45,9 +49,15 @@ return false
 async def add(conn: asyncpg.Connection, kind: str, region_code: str | None,
               data: dict[str, Any]) -> None:
     """Queue a live event in the caller's transaction."""
+    await add_to(conn, LIVE_STREAM, kind, region_code, data)
+
+
+async def add_to(conn: asyncpg.Connection, topic: str, kind: str, region_code: str | None,
+                 data: dict[str, Any]) -> None:
+    """Queue an entry for a topic's relay: 'live' (web processes) or 'dispatch' (workers)."""
     await conn.execute(
-        "INSERT INTO outbox (topic, kind, region_code, payload) VALUES ('live', $1, $2, $3::text::jsonb)",
-        kind, region_code, json.dumps(data, ensure_ascii=False, default=str))
+        "INSERT INTO outbox (topic, kind, region_code, payload) VALUES ($1, $2, $3, $4::text::jsonb)",
+        topic, kind, region_code, json.dumps(data, ensure_ascii=False, default=str))
 
 
 def _text(payload: Any) -> str:
@@ -55,38 +65,46 @@ def _text(payload: Any) -> str:
     return payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
 
 
-async def relay_once(db: asyncpg.Pool, r: aioredis.Redis, s: Settings) -> int:
-    """Publish one batch of unsent rows; returns how many were marked sent."""
+async def relay_once(db: asyncpg.Pool, r: aioredis.Redis, s: Settings,
+                     topic: str = LIVE_STREAM) -> int:
+    """Publish one batch of the topic's unsent rows; returns how many were marked sent."""
     script = r.register_script(_PUBLISH_ONCE)
-    stream = redis_key(s, LIVE_STREAM)
     async with db.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             "SELECT o.id, o.kind, o.region_code, o.payload, coalesce(r.path, '') AS path"
             " FROM outbox o LEFT JOIN regions r ON r.code = o.region_code"
-            " WHERE o.sent_at IS NULL ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED", BATCH)
+            " WHERE o.sent_at IS NULL AND o.topic = $2 ORDER BY o.id LIMIT $1"
+            " FOR UPDATE OF o SKIP LOCKED", BATCH, topic)
         if not rows:
             return 0
         async with r.pipeline(transaction=False) as pipe:
             for row in rows:
+                payload = row["payload"]
+                data = json.loads(payload) if isinstance(payload, str) else payload
+                if topic == DISPATCH_TOPIC:
+                    stream = redis_key(s, DISPATCH_STREAMS[bool(data.get("urgent"))])
+                    maxlen = 0
+                else:
+                    stream, maxlen = redis_key(s, LIVE_STREAM), s.live_replay_events
                 await script(keys=[stream, redis_key(s, "outbox", "sent", row["id"])],
-                             args=[s.live_replay_events, MARKER_TTL_S,
+                             args=[maxlen, MARKER_TTL_S,
                                    "outbox_id", row["id"], "type", row["kind"],
                                    "region", row["region_code"] or "", "path", row["path"],
                                    "data", _text(row["payload"])],
                              client=pipe)
-                payload = row["payload"]
-                redis_state.apply(pipe, s, row["kind"], row["path"],
-                                  json.loads(payload) if isinstance(payload, str) else payload)
+                if topic == LIVE_STREAM:
+                    redis_state.apply(pipe, s, row["kind"], row["path"], data)
             await pipe.execute()
         await conn.execute("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY($1)",
                            [row["id"] for row in rows])
     return len(rows)
 
 
-async def relay_until_empty(db: asyncpg.Pool, r: aioredis.Redis, s: Settings) -> int:
-    """Drain the outbox (burst mode, for tests and for start-up)."""
+async def relay_until_empty(db: asyncpg.Pool, r: aioredis.Redis, s: Settings,
+                            topic: str = LIVE_STREAM) -> int:
+    """Drain the topic's outbox rows (burst mode, for tests and for start-up)."""
     total = 0
-    while n := await relay_once(db, r, s):
+    while n := await relay_once(db, r, s, topic):
         total += n
     return total
 

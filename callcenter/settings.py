@@ -62,6 +62,14 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds from arrival before an unacknowledged alarm goes to the whole city", int),
     Setting("heartbeat_timeouts", "ANXIN_HEARTBEAT_TIMEOUTS", "",
             "silence before `inactivity`, per device kind, e.g. bracelet=7200,sos_phone=93600"),
+    Setting("offer_s", "ANXIN_OFFER_S", 60,
+            "seconds a provider has to accept a job offer before it goes to the next one", int),
+    Setting("checkin_radius_m", "ANXIN_CHECKIN_RADIUS_M", 200,
+            "check-in is refused farther than this many metres from the elder's home", int),
+    Setting("location_fresh_s", "ANXIN_LOCATION_FRESH_S", 300,
+            "a staff location older than this (seconds) does not count for matching", int),
+    Setting("plan_horizon_days", "ANXIN_PLAN_HORIZON_DAYS", 7,
+            "recurring care plans create their orders this many days ahead", int),
     Setting("live_replay_events", "ANXIN_LIVE_REPLAY_EVENTS", 20000,
             "live events kept in Redis for consoles that reconnect (older: a fresh snapshot)",
             int),
@@ -97,6 +105,10 @@ class Settings:
     alarm_offer_s: int = 20
     alarm_city_s: int = 60
     heartbeat_timeouts: str = ""
+    offer_s: int = 60
+    checkin_radius_m: int = 200
+    location_fresh_s: int = 300
+    plan_horizon_days: int = 7
     live_replay_events: int = 20000
     background_tasks: bool = True
     db_pool_max: int = 10
@@ -195,7 +207,8 @@ def _check(s: Settings) -> None:
     except ValueError as exc:
         raise SettingsError(f"ANXIN_HEARTBEAT_TIMEOUTS: {exc}") from None
     for name in ("session_ttl_s", "login_max_failures", "login_window_s", "db_pool_max",
-                 "live_replay_events"):
+                 "live_replay_events", "offer_s", "checkin_radius_m", "location_fresh_s",
+                 "plan_horizon_days"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name}: must be positive")
 

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from callcenter import alarms, monitors
-from tests import factories
+from tests import dispatch_world, factories
 from tests.factories import event_body, signed_headers
 
 T0 = dt.datetime(2026, 11, 23, 0, 0, tzinfo=dt.UTC)
@@ -127,6 +127,7 @@ async def test_handling_from_acknowledge_to_close(world, db, client) -> None:
     for step in steps:
         resp = await client.post(base + "/actions", json=step)
         assert resp.status == 200, await resp.text()
+    await dispatch_world.catalogue(db)  # the emergency on-site check item EM001
     check = await (await client.post(base + "/actions", json={"action": "onsite_check"})).json()
     order = await db.fetchrow("SELECT kind, alarm_id, elder_id, priority FROM orders WHERE id = $1",
                               check["order_id"])

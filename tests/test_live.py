@@ -439,15 +439,14 @@ async def test_beyond_the_replay_window_a_fresh_snapshot(
 
 
 # --------------------------------------------------------------------------- 4. who may connect
-async def test_only_staff_with_a_session_may_open_the_console_socket(
+async def test_only_users_with_a_session_may_open_the_live_socket(
         settings: Settings, world: dict[str, int]) -> None:
     async with in_process_app(settings) as base, aiohttp.ClientSession() as http:
-        for username in ("ps.001", "pa.001"):
-            cookie = await login(http, base, username)
-            with pytest.raises(InvalidStatus) as refused:
-                await connect(ws_url(base), open_timeout=WAIT_S,
-                              additional_headers={"Cookie": f"anxin_session={cookie}"})
-            assert refused.value.response.status_code == 403, username
+        for username in ("ps.001", "pa.001"):  # provider roles: their offers and jobs only
+            console = await Console.open(username, base, await login(http, base, username))
+            snap = await has_snapshot(console)
+            assert "alarms" not in snap["data"] and snap["data"]["jobs"] == [], username
+            await console.close()
 
         with pytest.raises(InvalidStatus) as anonymous:
             await connect(ws_url(base), open_timeout=WAIT_S)

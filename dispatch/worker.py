@@ -1,0 +1,214 @@
+"""The dispatch worker (`callcenter worker`): reads queued orders from Redis Streams with a
+consumer group, so several workers share the work.
+
+- Two streams: emergency checks (`dispatch:urgent`) are read and handled before ordinary orders
+  (`dispatch:orders`) in every batch.
+- An entry is acknowledged and deleted only after it is handled. A worker that dies leaves its
+  entries pending; the others reclaim them (XAUTOCLAIM) after `claim_idle_ms`. Handling is
+  idempotent (the order must still be `queued` in PostgreSQL), so a reclaimed entry whose order
+  was already offered does nothing.
+- The worker relays the outbox's dispatch rows to the streams (once-only, like the live relay).
+- Deadlines are in PostgreSQL (offers.expires_at, orders.window_start/window_end): they survive
+  any restart and fire once, whichever worker sees them first.
+- If Redis loses its data (flush, restart without persistence), the epoch key is gone: the worker
+  recreates the groups and re-adds every queued order from PostgreSQL. Duplicates are harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from callcenter import outbox, tasks
+from callcenter.keys import redis_key
+from callcenter.settings import Settings
+from dispatch import engine, housekeeping, offers
+
+log = logging.getLogger("dispatch.worker")
+GROUP = "dispatchers"
+EPOCH = "dispatch:epoch"
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def entry_order_id(fields: dict[str, str]) -> int:
+    """An entry from the outbox relay carries the order in `data`; a re-added one, directly."""
+    if "order_id" in fields:
+        return int(fields["order_id"])
+    return int(json.loads(fields["data"])["order_id"])
+
+
+class Worker:
+    def __init__(self, db: asyncpg.Pool, r: aioredis.Redis, s: Settings, *,
+                 name: str | None = None, clock: Clock = utcnow, claim_idle_ms: int = 30000,
+                 batch: int = 100) -> None:
+        self.db, self.r, self.s, self.clock = db, r, s, clock
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.claim_idle_ms = claim_idle_ms
+        self.batch = batch
+        self.urgent = redis_key(s, outbox.DISPATCH_STREAMS[True])
+        self.normal = redis_key(s, outbox.DISPATCH_STREAMS[False])
+        self.handled = 0
+
+    # -- set-up and recovery ---------------------------------------------------------------
+    async def ensure_groups(self) -> None:
+        for stream in (self.urgent, self.normal):
+            try:
+                await self.r.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def recover_if_lost(self) -> bool:
+        """Rebuild Redis's dispatch state from PostgreSQL when the epoch key is missing."""
+        key = redis_key(self.s, EPOCH)
+        if await self.r.exists(key):
+            return False
+        await self.ensure_groups()
+        queued = await self.db.fetch(
+            "SELECT id, kind = 'emergency_check' AS urgent FROM orders WHERE state = 'queued'"
+            " ORDER BY priority, created_at")
+        async with self.r.pipeline(transaction=False) as pipe:
+            for row in queued:
+                pipe.xadd(self.urgent if row["urgent"] else self.normal,
+                          {"order_id": row["id"], "why": "rebuild"})
+            pipe.set(key, self.clock().isoformat())
+            await pipe.execute()
+        log.info("dispatch state rebuilt from PostgreSQL: %d queued orders re-added", len(queued))
+        return True
+
+    # -- the work --------------------------------------------------------------------------
+    async def step(self, block_ms: int | None = 500) -> int:
+        """Read one batch (urgent first) and handle it; returns how many entries were handled."""
+        try:
+            got: Any = await self.r.xreadgroup(GROUP, self.name, {self.urgent: ">"},
+                                               count=self.batch)
+            if not got:
+                got = await self.r.xreadgroup(GROUP, self.name,
+                                              {self.urgent: ">", self.normal: ">"},
+                                              count=self.batch, block=block_ms)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.recover_if_lost()
+            await self.ensure_groups()
+            return 0
+        entries = [(stream, entry_id, fields) for stream, items in got or []
+                   for entry_id, fields in items]
+        entries.sort(key=lambda e: e[0] != self.urgent)
+        return await self.handle_entries(entries)
+
+    async def handle_entries(self, entries: list[tuple[str, str, dict[str, str]]]) -> int:
+        for stream, entry_id, fields in entries:
+            order_id = entry_order_id(fields)
+            outcome = await engine.handle(self.db, self.r, self.s, order_id, self.clock())
+            log.debug("order %d: %s %s", order_id, outcome.result, outcome.staff_ids)
+            async with self.r.pipeline(transaction=False) as pipe:
+                pipe.xack(stream, GROUP, entry_id)
+                pipe.xdel(stream, entry_id)
+                await pipe.execute()
+            self.handled += 1
+        return len(entries)
+
+    async def reclaim(self) -> int:
+        """Take over entries another consumer read but never acknowledged (it died)."""
+        total = 0
+        for stream in (self.urgent, self.normal):
+            result: Any = await self.r.xautoclaim(stream, GROUP, self.name,
+                                                  min_idle_time=self.claim_idle_ms,
+                                                  start_id="0-0", count=self.batch)
+            claimed = [(stream, entry_id, fields) for entry_id, fields in result[1] if fields]
+            if claimed:
+                log.warning("reclaimed %d dispatch entries from a silent worker", len(claimed))
+            total += await self.handle_entries(claimed)
+        return total
+
+    async def housekeeping(self) -> dict[str, int]:
+        """Deadlines and schedules; safe to run in every worker at once."""
+        now = self.clock()
+        return {"expired": await offers.expire_due(self.db, now),
+                "opened": await housekeeping.open_windows(self.db, now),
+                "missed": await housekeeping.missed_visits(self.db, self.s, now)}
+
+    async def relay(self) -> int:
+        return await outbox.relay_until_empty(self.db, self.r, self.s, outbox.DISPATCH_TOPIC)
+
+    # -- the process -----------------------------------------------------------------------
+    async def run(self, halt: asyncio.Event) -> None:
+        loops = [asyncio.create_task(self._guard(self._consume, halt), name="dispatch-consume"),
+                 asyncio.create_task(self._guard(self._timers, halt), name="dispatch-timers"),
+                 asyncio.create_task(self._guard(self._relay_loop, halt), name="dispatch-relay")]
+        log.info("dispatch worker %s running", self.name)
+        await halt.wait()
+        for task in loops:
+            await tasks.stop(task, halt)
+
+    async def _guard(self, body: Callable[[asyncio.Event], Any], halt: asyncio.Event) -> None:
+        backoff = 0.1
+        while not halt.is_set():
+            try:
+                await body(halt)
+                backoff = 0.1
+            except (RedisError, OSError) as exc:
+                log.warning("worker waiting for Redis: %s", exc.__class__.__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except asyncpg.PostgresError:
+                log.exception("worker step failed on PostgreSQL; retrying")
+                await asyncio.sleep(1)
+
+    async def _consume(self, halt: asyncio.Event) -> None:
+        await self.recover_if_lost()
+        await self.ensure_groups()
+        while not halt.is_set():
+            await self.step()
+
+    async def _timers(self, halt: asyncio.Event) -> None:
+        ticks = 0
+        while not halt.is_set():
+            await offers.expire_due(self.db, self.clock())
+            if ticks % 4 == 0:
+                await self.recover_if_lost()
+            if ticks % 20 == 0:
+                now = self.clock()
+                await housekeeping.open_windows(self.db, now)
+                await housekeeping.missed_visits(self.db, self.s, now)
+                await self.reclaim()
+            if ticks % 240 == 0:
+                await housekeeping.generate_plans(self.db, self.s, self.clock())
+            ticks += 1
+            await asyncio.sleep(0.25)
+
+    async def _relay_loop(self, halt: asyncio.Event) -> None:
+        wake = asyncio.Event()
+        listener = await self.db.acquire()
+
+        def notified(*_: object) -> None:
+            wake.set()
+
+        await listener.add_listener("anxin_outbox", notified)
+        try:
+            while not halt.is_set():
+                await self.relay()
+                try:
+                    async with asyncio.timeout(1.0):
+                        await wake.wait()
+                except TimeoutError:
+                    pass
+                wake.clear()
+        finally:
+            await listener.remove_listener("anxin_outbox", notified)
+            await self.db.release(listener)
