@@ -234,6 +234,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+def _merge() -> None:
+    """Orders and the provider pages keep their text in their own tables."""
+    from callcenter import i18n_orders, i18n_provider
+
+    for table in (i18n_orders.MESSAGES, i18n_provider.MESSAGES):
+        clash = MESSAGES.keys() & table.keys()
+        assert not clash, f"message ids defined twice: {sorted(clash)}"
+        MESSAGES.update(table)
+
+
+_merge()
+
+
 def lang_of(request: web.Request) -> str:
     wanted = request.query.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
     return wanted if wanted in LANGS else "zh"

@@ -45,7 +45,7 @@ def _check_pending(offer: asyncpg.Record, now: dt.datetime) -> None:
 
 
 async def accept(db: asyncpg.Pool, r: aioredis.Redis, s: Settings, offer_id: int,
-                 staff_id: int, user_id: int, now: dt.datetime) -> dict[str, Any]:
+                 staff_id: int, user_id: int | None, now: dt.datetime) -> dict[str, Any]:
     async with db.acquire() as conn, conn.transaction():
         order, offer = await _offer_for_staff(conn, offer_id, staff_id)
         _check_pending(offer, now)
@@ -88,7 +88,7 @@ async def _withdraw_pending(conn: asyncpg.Connection, order_id: int, now: dt.dat
                        " WHERE order_id = $1 AND state = 'pending'", order_id, now, reason)
 
 
-async def decline(db: asyncpg.Pool, offer_id: int, staff_id: int, user_id: int,
+async def decline(db: asyncpg.Pool, offer_id: int, staff_id: int, user_id: int | None,
                   now: dt.datetime, reason: str = "") -> None:
     async with db.acquire() as conn, conn.transaction():
         order, offer = await _offer_for_staff(conn, offer_id, staff_id)
@@ -145,7 +145,7 @@ async def _own_order(conn: asyncpg.Connection, order_id: int, staff_id: int) -> 
 
 
 async def staff_step(db: asyncpg.Pool, r: aioredis.Redis, s: Settings, order_id: int,
-                     staff_id: int, user_id: int, event: str, now: dt.datetime, *,
+                     staff_id: int, user_id: int | None, event: str, now: dt.datetime, *,
                      lat: float | None = None, lon: float | None = None, note: str = ""
                      ) -> dict[str, Any]:
     """travel, check_in, check_out, fail or release by the assigned staff member."""
@@ -249,10 +249,10 @@ async def _manual_assign(conn: asyncpg.Connection, order: asyncpg.Record, staff_
     await _check_capacity(conn, staff_id)
     await conn.execute(
         "INSERT INTO offers (order_id, staff_id, state, score, distance_m, offered_at,"
-        " expires_at, answered_at, reason) VALUES ($1, $2, 'accepted', 0, 0, $3,"
-        " $3 + interval '1 second', $3, 'manual') ON CONFLICT (order_id, staff_id) DO UPDATE"
+        " expires_at, answered_at, reason) VALUES ($1, $2, 'accepted', 0, 0, $3, $4, $3,"
+        " 'manual') ON CONFLICT (order_id, staff_id) DO UPDATE"
         " SET state = 'accepted', answered_at = $3, reason = 'manual'",
-        order["id"], staff_id, now)
+        order["id"], staff_id, now, now + dt.timedelta(seconds=1))
     await _assigned(conn, staff_id, now)
     return {"staff_id": staff_id, "provider_id": staff["provider_id"], "accepted_at": now,
             "reason": ""}
