@@ -152,7 +152,7 @@ async def staff_step(db: asyncpg.Pool, r: aioredis.Redis, s: Settings, order_id:
     async with db.acquire() as conn, conn.transaction():
         order = await _own_order(conn, order_id, staff_id)
         updates: dict[str, Any] = {}
-        payload: dict[str, Any] = {}
+        payload: dict[str, Any] = {"staff_id": staff_id}
         if lat is not None and lon is not None:
             payload["location"] = {"lat": lat, "lon": lon}
         if event == "travel":

@@ -189,8 +189,10 @@ async def timeline(conn: asyncpg.Connection | asyncpg.Pool, order_id: int
                    ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT ev.id, ev.at, ev.actor_kind, ev.from_state, ev.to_state, ev.payload,"
-        " u.display_name AS actor_name, u.role AS actor_role FROM events ev"
+        " coalesce(u.display_name, st.name) AS actor_name, u.role AS actor_role FROM events ev"
         " LEFT JOIN users u ON u.id = ev.actor_user_id"
+        " LEFT JOIN staff st ON ev.payload->>'actor' = 'staff'"
+        "  AND st.id = (ev.payload->>'staff_id')::bigint"
         " WHERE ev.entity_type = 'order' AND ev.entity_id = $1 ORDER BY ev.id", order_id)
     out = []
     for row in rows:

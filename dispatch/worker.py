@@ -75,20 +75,27 @@ class Worker:
     async def recover_if_lost(self) -> bool:
         """Rebuild Redis's dispatch state from PostgreSQL when the epoch key is missing."""
         key = redis_key(self.s, EPOCH)
-        if await self.r.exists(key):
-            return False
+        if await self.r.exists(key) or not await self.r.set(key, self.clock().isoformat(),
+                                                             nx=True):
+            return False  # intact, or another worker is rebuilding it
         await self.ensure_groups()
+        n = await self.requeue(dt.timedelta(0))
+        log.info("dispatch state rebuilt from PostgreSQL: %d queued orders re-added", n)
+        return True
+
+    async def requeue(self, older_than: dt.timedelta) -> int:
+        """Re-add queued orders untouched for `older_than` to the streams (handling is
+        idempotent: a duplicate entry finds the order no longer queued and does nothing).
+        With 0 after Redis was lost; every minute with a margin as a backstop."""
         queued = await self.db.fetch(
             "SELECT id, kind = 'emergency_check' AS urgent FROM orders WHERE state = 'queued'"
-            " ORDER BY priority, created_at")
+            " AND updated_at <= $1 ORDER BY priority, created_at", self.clock() - older_than)
         async with self.r.pipeline(transaction=False) as pipe:
             for row in queued:
                 pipe.xadd(self.urgent if row["urgent"] else self.normal,
-                          {"order_id": row["id"], "why": "rebuild"})
-            pipe.set(key, self.clock().isoformat())
+                          {"order_id": row["id"], "why": "requeue"})
             await pipe.execute()
-        log.info("dispatch state rebuilt from PostgreSQL: %d queued orders re-added", len(queued))
-        return True
+        return len(queued)
 
     # -- the work --------------------------------------------------------------------------
     async def step(self, block_ms: int | None = 500) -> int:
@@ -189,6 +196,8 @@ class Worker:
                 await self.reclaim()
             if ticks % 240 == 0:
                 await housekeeping.generate_plans(self.db, self.s, self.clock())
+            if ticks % 240 == 239:
+                await self.requeue(dt.timedelta(minutes=2))
             ticks += 1
             await asyncio.sleep(0.25)
 
