@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="migrate, then run a dispatch worker (run several: "
                                            "they share the work)")
     worker.add_argument("--name", help="consumer name in the Redis group (default host-pid)")
+    worker.add_argument("--claim-idle-s", type=float, default=30.0, metavar="SECONDS",
+                        help="take over entries a silent worker has held this long (default 30)")
     sub.add_parser("migrate", help="apply the SQL migrations not yet applied")
     seed = sub.add_parser("seed", help="build the Weihai demo city into an empty database")
     seed.add_argument("--elders", type=int, default=2000, help="elders to create (default 2000)")
@@ -85,10 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"配置错误 (settings error): {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    for name, low in (("elders", 0), ("seed", 0)):
+    for name, low in (("elders", 0), ("seed", 0), ("claim_idle_s", 0.1)):
         value = getattr(args, name, None)
-        if isinstance(value, int) and value < low:
-            print(f"--{name} must be ≥ {low}", file=sys.stderr)
+        if isinstance(value, int | float) and value < low:
+            print(f"--{name.replace('_', '-')} must be ≥ {low}", file=sys.stderr)
             return 2
     try:
         with EmbeddedServices(settings) as running:
@@ -209,7 +211,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             await migrate(conn)
         finally:
             await conn.close()
-        return await run_worker(settings, args.name)
+        return await run_worker(settings, args.name, int(args.claim_idle_s * 1000))
 
     return _run(go)
 

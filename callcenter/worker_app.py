@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 
@@ -28,7 +29,8 @@ async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
     await tasks.stop(task, halt, timeout_s=10)
 
 
-async def run_worker(settings: Settings, name: str | None = None) -> int:
+async def run_worker(settings: Settings, name: str | None = None,
+                     claim_idle_ms: int = 30000) -> int:
     """The `callcenter worker` process: until SIGINT or SIGTERM."""
     import asyncpg
 
@@ -36,12 +38,12 @@ async def run_worker(settings: Settings, name: str | None = None) -> int:
                                    max_size=settings.db_pool_max, init=_init_connection,
                                    reset=_no_reset)
     r = aioredis.from_url(settings.redis_url, decode_responses=True, socket_connect_timeout=2,
-                          socket_timeout=10)
+                          socket_timeout=10, client_name=f"anxin-worker-{name or os.getpid()}")
     halt = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, halt.set)
-    worker = Worker(db, r, settings, name=name)
+    worker = Worker(db, r, settings, name=name, claim_idle_ms=claim_idle_ms)
     try:
         await worker.run(halt)
     finally:

@@ -111,7 +111,7 @@ _REASONS = {
     "already_offered": ("已推送过且未接单", "already offered and not taken"),
     "no_skill": ("不具备该技能", "without the skill"),
     "off_shift": ("不在班", "off shift"),
-    "stale_location": ("位置超过5分钟未更新", "location older than 5 minutes"),
+    "stale_location": ("位置未及时更新", "location out of date"),
     "too_far": ("超出服务半径", "outside the service circle"),
     "full": ("已满负荷", "at full capacity"),
 }
