@@ -25,7 +25,8 @@ _ORDER_SQL = """
 SELECT o.id, o.state, o.kind, o.region_code, o.widened, o.staff_id, o.provider_id, o.elder_id,
        o.checked_in_at, i.skill_code,
        coalesce(e.lat, r.center_lat) AS lat, coalesce(e.lon, r.center_lon) AS lon,
-       r.service_radius_m, e.preferred_provider_id
+       r.service_radius_m, e.preferred_provider_id,
+       ARRAY(SELECT f.staff_id FROM offers f WHERE f.order_id = o.id) AS offered
 FROM orders o JOIN elders e ON e.id = o.elder_id JOIN regions r ON r.code = e.region_code
 LEFT JOIN service_items i ON i.code = o.item_code
 WHERE o.id = $1 FOR UPDATE OF o
@@ -52,8 +53,7 @@ async def handle(db: asyncpg.Pool, r: aioredis.Redis, s: Settings, order_id: int
             await orders.apply(conn, order_id, "no_candidate", "worker", now=now, row=row,
                                updates={"reason": reason}, payload={"reason": reason})
             return Outcome(order_id, "no_candidate", reason=reason)
-        exclude = frozenset(r_["staff_id"] for r_ in await conn.fetch(
-            "SELECT staff_id FROM offers WHERE order_id = $1", order_id))
+        exclude = frozenset(row["offered"])
         radius = float(row["service_radius_m"]) * (WIDEN_FACTOR if row["widened"] else 1.0)
         ranked, rejected, searched = await _rank(r, s, row, radius, exclude, now)
         widened = bool(row["widened"])

@@ -172,17 +172,20 @@ async def announce(conn: asyncpg.Connection, order_id: int, event: str, offered_
                    ) -> None:
     """The live event: consoles of the region see it; so do the staff it is offered to or
     assigned to and their provider's admins (the `audience`)."""
-    data = await load_card(conn, order_id)
-    staff = set(offered_to)
-    if data["staff"]:
-        staff.add(data["staff"]["id"])
-    providers = set()
-    if staff:
-        providers = {r["provider_id"] for r in await conn.fetch(
-            "SELECT provider_id FROM staff WHERE id = ANY($1::bigint[])", list(staff))}
+    row = await conn.fetchrow(_ANNOUNCE_SQL, order_id, offered_to)
+    if row is None:
+        raise OrderNotFound(order_id)
+    data = card(row)
+    staff = set(offered_to) | ({data["staff"]["id"]} if data["staff"] else set())
     await outbox.add(conn, f"order.{event}", data["region_code"], {
         "order": data, "event": event,
-        "audience": {"staff": sorted(staff), "providers": sorted(providers)}})
+        "audience": {"staff": sorted(staff), "providers": sorted(row["audience_providers"])}})
+
+
+# The card and the providers of everyone concerned, in one round trip.
+_ANNOUNCE_SQL = CARD_SQL.replace(
+    "FROM orders o", ", ARRAY(SELECT DISTINCT x.provider_id FROM staff x WHERE x.id = o.staff_id"
+    " OR x.id = ANY($2::bigint[])) AS audience_providers\nFROM orders o", 1) + " WHERE o.id = $1"
 
 
 async def timeline(conn: asyncpg.Connection | asyncpg.Pool, order_id: int

@@ -36,6 +36,7 @@ from dispatch import engine, housekeeping, offers
 
 log = logging.getLogger("dispatch.worker")
 GROUP = "dispatchers"
+CONCURRENCY = 8  # orders handled at once by one worker
 EPOCH = "dispatch:epoch"
 Clock = Callable[[], dt.datetime]
 
@@ -119,15 +120,25 @@ class Worker:
         return await self.handle_entries(entries)
 
     async def handle_entries(self, entries: list[tuple[str, str, dict[str, str]]]) -> int:
-        for stream, entry_id, fields in entries:
-            order_id = entry_order_id(fields)
-            outcome = await engine.handle(self.db, self.r, self.s, order_id, self.clock())
-            log.debug("order %d: %s %s", order_id, outcome.result, outcome.staff_ids)
-            async with self.r.pipeline(transaction=False) as pipe:
-                pipe.xack(stream, GROUP, entry_id)
-                pipe.xdel(stream, entry_id)
-                await pipe.execute()
-            self.handled += 1
+        """Urgent entries first, then the rest, CONCURRENCY orders at a time (each order is its
+        own transaction and row lock; a duplicate of one order waits for the other and finds it
+        no longer queued)."""
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(stream: str, entry_id: str, fields: dict[str, str]) -> None:
+            async with gate:
+                order_id = entry_order_id(fields)
+                outcome = await engine.handle(self.db, self.r, self.s, order_id, self.clock())
+                log.debug("order %d: %s %s", order_id, outcome.result, outcome.staff_ids)
+                async with self.r.pipeline(transaction=False) as pipe:
+                    pipe.xack(stream, GROUP, entry_id)
+                    pipe.xdel(stream, entry_id)
+                    await pipe.execute()
+                self.handled += 1
+        for group in ([e for e in entries if e[0] == self.urgent],
+                      [e for e in entries if e[0] != self.urgent]):
+            if group:
+                await asyncio.gather(*(one(*e) for e in group))
         return len(entries)
 
     async def reclaim(self) -> int:

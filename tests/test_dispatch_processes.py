@@ -148,8 +148,8 @@ async def test_two_worker_processes_one_killed_every_order_offered_once(
     for i in range(30):
         sid = await staff(db, dworld["provider"], f"助浴员{i}", ["bathing"], capacity=5)
         await on_shift(pool, rds, settings, sid, offset(HOME, 50 + i * 20), clock.now)
-    a = _worker_process(settings, "a")
-    b = _worker_process(settings, "b")
+    a = _worker_process(settings, "a", claim_idle_s=2)
+    b = _worker_process(settings, "b", claim_idle_s=2)
     try:
         made = [await add_order(pool, dworld["elder_wendeng"], clock.now) for _ in range(20)]
         await asyncio.sleep(0.3)
@@ -161,7 +161,7 @@ async def test_two_worker_processes_one_killed_every_order_offered_once(
             n = await pool.fetchval("SELECT count(*) FROM orders WHERE id = ANY($1::bigint[])"
                                     " AND state = 'offered'", made)
             return n == len(made)
-        # the survivor reclaims entries idle for 30 s (its default) at most
+        # the survivor reclaims what the dead one held once idle for 2 s
         await eventually(all_offered, "every order offered", timeout_s=60)
         per_order = await pool.fetch(
             "SELECT order_id, count(*) AS n FROM offers WHERE order_id = ANY($1::bigint[])"
