@@ -57,7 +57,7 @@ async def missed_visits(db: asyncpg.Pool, s: Settings, now: dt.datetime, limit: 
                                " WHERE id = $1", row["id"], alarm_id, now)
             await orders.record_event(conn, row["id"], None, "missed", "missed_visit", "system",
                                       payload={"alarm_id": alarm_id})
-            await orders.announce(conn, row["id"], "missed_visit", [])
+            await orders.announce(conn, row["id"], "missed_visit", [], now)
             done += 1
     if done:
         log.warning("%d visits missed their window: alerts raised", done)

@@ -108,9 +108,10 @@ async def _back_to_queue_if_none_pending(conn: asyncpg.Connection, order: asyncp
     if pending == 0 and order["state"] == "offered":
         await orders.apply(conn, order["id"], event, actor, now=now, user_id=user_id, row=order,
                            payload=payload)
-    else:
+    else:  # others still hold offers (an emergency check): the order stays offered
         await orders.record_event(conn, order["id"], order["state"], order["state"], event,
                                   actor, user_id=user_id, payload=payload)
+        await orders.announce(conn, order["id"], event, [], now)
 
 
 async def expire_due(db: asyncpg.Pool, now: dt.datetime, limit: int = 200) -> int:
@@ -171,8 +172,9 @@ async def staff_step(db: asyncpg.Pool, r: aioredis.Redis, s: Settings, order_id:
         if event == "release":
             updates.update(staff_id=None, provider_id=None, accepted_at=None,
                            en_route_at=None)
-            await conn.execute("UPDATE offers SET state = 'withdrawn', reason = 'released'"
-                               " WHERE order_id = $1 AND state = 'accepted'", order_id)
+            await conn.execute("UPDATE offers SET state = 'withdrawn', reason = 'released',"
+                               " answered_at = $2 WHERE order_id = $1 AND state = 'accepted'",
+                               order_id, now)
         await orders.apply(conn, order_id, event, "staff", now=now, user_id=user_id,
                            row=order, updates=updates, payload=payload, audience=[staff_id])
         data = await orders.load_card(conn, order_id)
@@ -225,8 +227,9 @@ async def operator_step(db: asyncpg.Pool, r: aioredis.Redis, order_id: int, user
         if event == "release":
             updates.update(staff_id=None, provider_id=None, accepted_at=None,
                            en_route_at=None)
-            await conn.execute("UPDATE offers SET state = 'withdrawn', reason = 'released'"
-                               " WHERE order_id = $1 AND state = 'accepted'", order_id)
+            await conn.execute("UPDATE offers SET state = 'withdrawn', reason = 'released',"
+                               " answered_at = $2 WHERE order_id = $1 AND state = 'accepted'",
+                               order_id, now)
         await orders.apply(conn, order_id, event, "operator", now=now, user_id=user_id,
                            row=order, updates=updates, payload=payload, audience=audience)
         data = await orders.load_card(conn, order_id)

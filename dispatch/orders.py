@@ -132,7 +132,7 @@ async def create(conn: asyncpg.Connection, *, elder_id: int, item_code: str, now
     if start is None or start <= now:
         await apply(conn, order_id, "enqueue", "system", now=now)
     else:
-        await announce(conn, order_id, "create", [])
+        await announce(conn, order_id, "create", [], now)
     return int(order_id)
 
 
@@ -161,31 +161,35 @@ async def apply(conn: asyncpg.Connection, order_id: int, event: str, actor: str,
     await conn.execute(f"UPDATE orders SET {assignments} WHERE id = $1", order_id, *cols.values())
     await record_event(conn, order_id, before, after, event, actor, user_id=user_id,
                        payload=payload)
-    await announce(conn, order_id, event, audience or [])
+    await announce(conn, order_id, event, audience or [], now)
     if after == "queued":
         await outbox.add_to(conn, DISPATCH_TOPIC, "order.queued", row["region_code"],
                             {"order_id": order_id, "urgent": row["kind"] == "emergency_check"})
     return before, after
 
 
-async def announce(conn: asyncpg.Connection, order_id: int, event: str, offered_to: list[int]
-                   ) -> None:
-    """The live event: consoles of the region see it; so do the staff it is offered to or
-    assigned to and their provider's admins (the `audience`)."""
-    row = await conn.fetchrow(_ANNOUNCE_SQL, order_id, offered_to)
+async def announce(conn: asyncpg.Connection, order_id: int, event: str, offered_to: list[int],
+                   now: dt.datetime | None = None) -> None:
+    """The live event: consoles of the region see it; so do the staff concerned (the order's
+    assignee, those with a pending offer, those whose offer this step answered, withdrew or
+    expired) and their providers' admins (the `audience`)."""
+    row = await conn.fetchrow(_ANNOUNCE_SQL, order_id, offered_to, now)
     if row is None:
         raise OrderNotFound(order_id)
-    data = card(row)
-    staff = set(offered_to) | ({data["staff"]["id"]} if data["staff"] else set())
-    await outbox.add(conn, f"order.{event}", data["region_code"], {
-        "order": data, "event": event,
-        "audience": {"staff": sorted(staff), "providers": sorted(row["audience_providers"])}})
+    await outbox.add(conn, f"order.{event}", row["region_code"], {
+        "order": card(row), "event": event,
+        "audience": {"staff": sorted(row["audience_staff"]),
+                     "providers": sorted(row["audience_providers"])}})
 
 
-# The card and the providers of everyone concerned, in one round trip.
+# The card and everyone concerned, in one round trip.
+_CONCERNED = ("SELECT {col} FROM staff x WHERE x.id = o.staff_id OR x.id = ANY($2::bigint[])"
+              " OR x.id IN (SELECT f.staff_id FROM offers f WHERE f.order_id = o.id"
+              " AND (f.state = 'pending' OR f.answered_at = $3))")
 _ANNOUNCE_SQL = CARD_SQL.replace(
-    "FROM orders o", ", ARRAY(SELECT DISTINCT x.provider_id FROM staff x WHERE x.id = o.staff_id"
-    " OR x.id = ANY($2::bigint[])) AS audience_providers\nFROM orders o", 1) + " WHERE o.id = $1"
+    "FROM orders o", f", ARRAY({_CONCERNED.format(col='x.id')}) AS audience_staff,"
+    f" ARRAY({_CONCERNED.format(col='DISTINCT x.provider_id')}) AS audience_providers"
+    "\nFROM orders o", 1) + " WHERE o.id = $1"
 
 
 async def timeline(conn: asyncpg.Connection | asyncpg.Pool, order_id: int
