@@ -32,6 +32,7 @@ from callcenter import (
     order_views,
     outbox,
     plan_views,
+    provider_page,
     providers,
     regions,
     staff_views,
@@ -50,7 +51,7 @@ ROUTE_TABLES: tuple[Routes, ...] = (
     health.routes, auth_views.routes, regions.routes, elders.routes, devices.routes,
     providers.routes, catalogue.routes, imports_views.routes, device_events.routes,
     alarm_views.routes, live.routes, cti.routes, console.routes, home.routes,
-    order_views.routes, staff_views.routes, plan_views.routes)
+    order_views.routes, staff_views.routes, plan_views.routes, provider_page.routes)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -17,6 +17,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "login_throttled": ("登录失败次数过多，请稍后再试", "Too many failed logins; try again later"),
     "csrf_failed": ("页面已过期，请重新提交", "The page expired; please submit again"),
     "home": ("首页", "Home"),
+    "workbench": ("工作台", "Workbench"),
     "elders": ("老人档案", "Elders"),
     "regions": ("行政区划", "Regions"),
     "providers": ("服务商", "Providers"),
