@@ -1,6 +1,7 @@
-"""The operator console page (alarms part): the live alarm queue, the handling dialogs, the
-screen pop and the day's answer figures. The page is a skeleton; web/static/console.js fills it
-from the live channel (/ws/console) and the alarm API."""
+"""The operator console page: the live alarm queue, the handling dialogs, the screen pop, the
+day's answer figures and the service order board. The page is a skeleton; web/static/console.js
+fills it from the live channel (/ws/console) and the alarm API, web/static/orders.js the order
+board and dialogs from the same channel and the order API."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from callcenter import alarm_views, auth, i18n, keys
+from callcenter import alarm_views, auth, catalogue, i18n, keys, order_views
 from callcenter.alarm_rules import OUTCOMES
 from callcenter.pages import render
 from callcenter.routing import STAFF_ROLES, Routes
@@ -17,7 +18,8 @@ from callcenter.validation import RISK_GROUPS_EN
 routes = Routes("console", "坐席控制台页面 (operator console page)")
 
 # Message ids the script needs (the page's own text is rendered by the template).
-_JS_PREFIXES = ("con_", "ak_", "as_", "esc_", "res_", "act_", "svc_", "out_", "call_", "kind_")
+_JS_PREFIXES = ("con_", "ak_", "as_", "esc_", "res_", "act_", "svc_", "out_", "call_", "kind_",
+                "ord_", "os_")
 _JS_KEYS = ("M", "F", "years", "address", "phones", "contacts", "devices", "region",
             "risk_groups", "relation", "serial")
 CALL_RESULTS = ("reached", "no_answer", "busy", "wrong_number")
@@ -39,10 +41,17 @@ async def console_page(request: web.Request) -> web.Response:
     presence = await db.fetchrow(
         "SELECT on_duty, available FROM operator_presence WHERE user_id = $1", p.user_id)
     lang = i18n.lang_of(request)
+    items = [{"code": i["code"], "name": i["name_zh"], "name_en": i["name_en"],
+              "category": c["name_zh"] if lang == "zh" else c["name_en"],
+              "duration_min": i["duration_min"], "price_cents": i["price_cents"],
+              "subsidy_eligible": i["subsidy_eligible"], "unit": i["unit"]}
+             for c in await catalogue.catalogue(db, active_only=True) for i in c["items"]]
     config: dict[str, Any] = {
         "user": {"id": p.user_id, "display_name": p.display_name, "role": p.role,
                  "region_code": p.region_code, "region_level": level},
         "can_handle": p.role in alarm_views.HANDLERS,
+        "can_order": p.role in order_views.ACTORS,
+        "items": items,
         "has_presence": p.role == "operator",
         "presence": {"on_duty": bool(presence and presence["on_duty"]),
                      "available": bool(presence and presence["available"])},

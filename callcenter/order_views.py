@@ -143,8 +143,9 @@ async def _check_refs(db: asyncpg.Pool, p: auth.Principal, form: Form, elder_id:
     if item is None or not item["active"]:
         form.error("item_code", "服务项目不存在或已停用 (no such active service item)")
     if call_id is not None and not await db.fetchval(
-            "SELECT true FROM calls WHERE id = $1", call_id):
-        form.error("call_id", "来电记录不存在 (no such call)")
+            "SELECT true FROM calls WHERE id = $1 AND (elder_id IS NULL OR elder_id = $2)",
+            call_id, elder_id):
+        form.error("call_id", "来电记录不存在或不是这位老人的 (no such call for this elder)")
     form.result()
 
 

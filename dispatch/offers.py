@@ -243,12 +243,18 @@ async def operator_step(db: asyncpg.Pool, r: aioredis.Redis, order_id: int, user
 
 async def _manual_assign(conn: asyncpg.Connection, order: asyncpg.Record, staff_id: int,
                          now: dt.datetime) -> dict[str, Any]:
-    staff = await conn.fetchrow("SELECT s.provider_id, s.active, e.lat, e.lon, s.home_lat,"
-                                " s.home_lon FROM staff s, elders e WHERE s.id = $1"
-                                " AND e.id = $2", staff_id, order["elder_id"])
+    staff = await conn.fetchrow(
+        "SELECT s.provider_id, s.active AND p.active AS active, EXISTS (SELECT 1 FROM"
+        " staff_skills k JOIN service_items i ON i.skill_code = k.skill_code JOIN orders o"
+        " ON o.item_code = i.code WHERE k.staff_id = s.id AND o.id = $2) AS skilled"
+        " FROM staff s JOIN providers p ON p.id = s.provider_id WHERE s.id = $1",
+        staff_id, order["id"])
     if staff is None or not staff["active"]:
-        raise OrderRefused("unknown_staff", "没有这名服务人员 (no such staff member)",
+        raise OrderRefused("unknown_staff", "没有这名在职服务人员 (no such active staff member)",
                            field="staff_id")
+    if not staff["skilled"]:
+        raise OrderRefused("no_skill", "该服务人员不具备此项服务的技能 (this staff member lacks "
+                                       "the skill for the item)", field="staff_id")
     await _check_capacity(conn, staff_id)
     await conn.execute(
         "INSERT INTO offers (order_id, staff_id, state, score, distance_m, offered_at,"

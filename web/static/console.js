@@ -2,6 +2,8 @@
 // resolve / close through the alarm API, the screen pop for ringing calls, duty toggles and the
 // day's answer figures. Plain ES module, no framework; config comes from a JSON data block.
 
+import { initOrders, orderEvent, ordersSnapshot, popOrderButton } from "./orders.js";
+
 const root = document.getElementById("console");
 const cfg = JSON.parse(document.getElementById("console-config").textContent);
 const S = cfg.strings;
@@ -102,8 +104,8 @@ function ageSex(e) {
   return bits.join(" · ");
 }
 
-async function api(method, url, body) {
-  const opts = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+async function api(method, url, body, headers) {
+  const opts = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin" };
   if (method !== "GET") {
     opts.headers["X-CSRF-Token"] = csrf;
     opts.headers["Content-Type"] = "application/json";
@@ -657,6 +659,7 @@ function renderPop(entry, call, stage) {
     `${dateTime(a.created_at)} ${kindLabel(a.kind)} · ${a.outcome ? t(`out_${a.outcome}`) : stateLabel(a.state)}`));
   entry.el.replaceChildren(top,
     h("h3", {}, e.name, h("span", { class: "muted" }, ` ${ageSex(e)}`)),
+    popOrderButton(e, call),
     h("div", {}, ...(e.risk_groups || []).map((g) => h("span", { class: "tag" }, riskLabel(g)))),
     facts,
     h("h4", {}, t("contacts")), contacts.length ? h("ol", {}, contacts) : h("p", { class: "muted" }, t("con_none")),
@@ -802,6 +805,7 @@ function handle(msg) {
   }
   else if (msg.type === "operator.presence") presenceEvent(data);
   else if (msg.type.startsWith("call.")) popCall(msg.type, data);
+  else if (msg.type.startsWith("order.")) orderEvent(data);
 }
 
 function applySnapshot(data) {
@@ -819,6 +823,7 @@ function applySnapshot(data) {
   order();
   state.operators = new Map((data.operators || []).map((o) => [o.id, { display_name: o.display_name, available: o.available }]));
   renderOperators();
+  ordersSnapshot(data.orders || []);
   loadMyResolved();
 }
 
@@ -851,6 +856,7 @@ document.addEventListener("keydown", enableAudio, true);
 hint.addEventListener("click", enableAudio);
 updateSoundHint();
 showPresence(state.presence);
+initOrders({ cfg, api, h, t, clock, dateTime, phone, errorText, parseTime });
 summary();
 renderOperators();
 connect();
