@@ -42,8 +42,8 @@ async def missed_visits(db: asyncpg.Pool, s: Settings, now: dt.datetime, limit: 
             "SELECT o.id, o.elder_id, o.region_code, o.staff_id, e.lat, e.lon, e.lat_gcj02,"
             " e.lon_gcj02 FROM orders o JOIN elders e ON e.id = o.elder_id"
             " WHERE o.window_end < $1 AND o.missed_alarm_id IS NULL"
-            " AND o.state = ANY($2::text[]) ORDER BY o.window_end LIMIT $3"
-            " FOR UPDATE OF o SKIP LOCKED", now, list(NOT_STARTED), limit)
+            f" AND o.state IN {NOT_STARTED!r} ORDER BY o.window_end LIMIT $2"  # the partial index
+            " FOR UPDATE OF o SKIP LOCKED", now, limit)
         for row in rows:
             location = None if row["lat"] is None else (
                 row["lat"], row["lon"], row["lat_gcj02"], row["lon_gcj02"])

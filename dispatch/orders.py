@@ -182,14 +182,17 @@ async def announce(conn: asyncpg.Connection, order_id: int, event: str, offered_
                      "providers": sorted(row["audience_providers"])}})
 
 
-# The card and everyone concerned, in one round trip.
-_CONCERNED = ("SELECT {col} FROM staff x WHERE x.id = o.staff_id OR x.id = ANY($2::bigint[])"
-              " OR x.id IN (SELECT f.staff_id FROM offers f WHERE f.order_id = o.id"
-              " AND (f.state = 'pending' OR f.answered_at = $3))")
+# The card and everyone concerned, in one round trip (index lookups only: no OR over staff).
 _ANNOUNCE_SQL = CARD_SQL.replace(
-    "FROM orders o", f", ARRAY({_CONCERNED.format(col='x.id')}) AS audience_staff,"
-    f" ARRAY({_CONCERNED.format(col='DISTINCT x.provider_id')}) AS audience_providers"
-    "\nFROM orders o", 1) + " WHERE o.id = $1"
+    "FROM orders o", ", aud.ids AS audience_staff, ARRAY(SELECT DISTINCT x.provider_id FROM staff x"
+    " WHERE x.id = ANY(aud.ids)) AS audience_providers\nFROM orders o", 1) + """\
+CROSS JOIN LATERAL (SELECT ARRAY(
+    SELECT DISTINCT c.id FROM (
+        SELECT o.staff_id AS id UNION ALL SELECT unnest($2::bigint[])
+        UNION ALL SELECT f.staff_id FROM offers f
+        WHERE f.order_id = o.id AND (f.state = 'pending' OR f.answered_at = $3)) c
+    WHERE c.id IS NOT NULL) AS ids) aud
+WHERE o.id = $1"""
 
 
 async def timeline(conn: asyncpg.Connection | asyncpg.Pool, order_id: int
