@@ -68,6 +68,10 @@ def _text(payload: Any) -> str:
 async def relay_once(db: asyncpg.Pool, r: aioredis.Redis, s: Settings,
                      topic: str = LIVE_STREAM) -> int:
     """Publish one batch of the topic's unsent rows; returns how many were marked sent."""
+    # one cheap look first: every insert wakes every relay, most wake-ups find nothing of theirs
+    if not await db.fetchval("SELECT EXISTS (SELECT 1 FROM outbox WHERE sent_at IS NULL"
+                             " AND topic = $1)", topic):
+        return 0
     script = r.register_script(_PUBLISH_ONCE)
     async with db.acquire() as conn, conn.transaction():
         rows = await conn.fetch(

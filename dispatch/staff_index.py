@@ -40,7 +40,19 @@ WHERE s.id = ANY($1::bigint[])
 """
 
 
-def hash_key(s: Settings, staff_id: int) -> str:
+_SCRIPTS: dict[tuple[int, str], tuple[aioredis.Redis, Any]] = {}
+
+
+def _script(r: aioredis.Redis, source: str) -> Any:
+    """The script registered once per client (EVALSHA from then on, reloaded if Redis lost it)."""
+    key = (id(r), source)
+    found = _SCRIPTS.get(key)
+    if found is None or found[0] is not r:
+        found = _SCRIPTS[key] = (r, r.register_script(source))
+    return found[1]
+
+
+def hash_key(s: Settings, staff_id: int | str) -> str:
     return redis_key(s, "staff", staff_id)
 
 
@@ -142,27 +154,40 @@ async def adjust_load(r: aioredis.Redis, s: Settings, staff_id: int, delta: int,
                       assigned_at: dt.datetime | None = None) -> None:
     """Keep the copy's load current after an assignment starts or ends (only if the hash
     exists: a missing one is rebuilt from PostgreSQL at the next ping)."""
-    await r.eval(_ADJUST, 1, hash_key(s, staff_id), delta, _epoch(assigned_at))
+    await _script(r, _ADJUST)(keys=[hash_key(s, staff_id)], args=[delta, _epoch(assigned_at)])
+
+
+# One round trip and one reply per search: GEOSEARCH, then each candidate's fields, flattened
+# as member, distance, then FIELDS in order (false where a hash has gone). The hash keys are
+# built from the prefix in ARGV[5], so this assumes a single Redis (not a Cluster).
+_SEARCH = """
+local found = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2],
+                         'BYRADIUS', ARGV[3], 'm', 'ASC', 'COUNT', ARGV[4], 'WITHDIST')
+local out = {}
+for _, hit in ipairs(found) do
+    out[#out + 1] = hit[1]
+    out[#out + 1] = hit[2]
+    local values = redis.call('HMGET', ARGV[5] .. hit[1], unpack(ARGV, 6))
+    for j = 1, #values do out[#out + 1] = values[j] end
+end
+return out
+"""
 
 
 async def search(r: aioredis.Redis, s: Settings, skill: str, lat: float, lon: float,
                  radius_m: float, count: int) -> list[Staff]:
     """On-shift staff with the skill within the radius, nearest first, as matching snapshots.
     Members whose hash has expired (stale location) are dropped from the GEO set here."""
-    found: Any = await r.geosearch(geo_key(s, skill), longitude=lon, latitude=lat,
-                                   radius=radius_m, unit="m", sort="ASC", count=count,
-                                   withdist=True)
-    if not found:
-        return []
-    async with r.pipeline(transaction=False) as pipe:
-        for member, _ in found:
-            pipe.hmget(hash_key(s, int(member)), list(FIELDS))
-        rows = await pipe.execute()
+    flat: Any = await _script(r, _SEARCH)(keys=[geo_key(s, skill)],
+                                          args=[lon, lat, radius_m, count, hash_key(s, ""),
+                                                *FIELDS])
+    width = 2 + len(FIELDS)
     pool: list[Staff] = []
     gone: list[str] = []
-    for (member, dist), values in zip(found, rows, strict=True):
-        v = dict(zip(FIELDS, values, strict=True))
-        if v["provider_id"] is None or not v["located_at"]:
+    for i in range(0, len(flat or []), width):
+        member, dist = flat[i], flat[i + 1]
+        v = dict(zip(FIELDS, flat[i + 2:i + width], strict=True))
+        if not v["provider_id"] or not v["located_at"]:
             gone.append(member)
             continue
         pool.append(Staff(

@@ -98,6 +98,20 @@ class Worker:
             await pipe.execute()
         return len(queued)
 
+    async def backstop(self) -> int:
+        """Once a minute, in one worker: if both streams are empty yet an order has sat queued
+        for two minutes, its entry was lost somewhere: add it again. (A backlog means entries
+        are still on their way; adding duplicates then would only add work.)"""
+        if await self.r.xlen(self.urgent) or await self.r.xlen(self.normal):
+            return 0
+        if not await self.r.set(redis_key(self.s, "dispatch:backstop"), self.name, nx=True,
+                                ex=55):
+            return 0
+        n = await self.requeue(dt.timedelta(minutes=2))
+        if n:
+            log.warning("backstop re-added %d queued orders whose entries were lost", n)
+        return n
+
     # -- the work --------------------------------------------------------------------------
     async def step(self, block_ms: int | None = 500) -> int:
         """Read one batch (urgent first) and handle it; returns how many entries were handled."""
@@ -208,7 +222,7 @@ class Worker:
             if ticks % 240 == 0:
                 await housekeeping.generate_plans(self.db, self.s, self.clock())
             if ticks % 240 == 239:
-                await self.requeue(dt.timedelta(minutes=2))
+                await self.backstop()
             ticks += 1
             await asyncio.sleep(0.25)
 

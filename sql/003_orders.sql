@@ -116,3 +116,5 @@ CREATE UNIQUE INDEX alarms_one_missed_visit ON alarms (order_id) WHERE kind = 'm
 ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_topic_check;
 ALTER TABLE outbox ADD CONSTRAINT outbox_topic_check CHECK (topic IN ('live', 'dispatch'));
 CREATE INDEX outbox_unsent_topic_idx ON outbox (topic, id) WHERE sent_at IS NULL;
+-- Matching counts each candidate's offers still waiting for an answer.
+CREATE INDEX offers_pending_staff_idx ON offers (staff_id) WHERE state = 'pending';

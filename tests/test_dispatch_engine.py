@@ -244,3 +244,25 @@ async def test_a_rural_elder_gets_the_wider_circle(dworld, db, pool, rds, settin
     assert await state(pool, far) == "no_candidate"
     reason = await pool.fetchval("SELECT reason FROM orders WHERE id = $1", far)
     assert "16 km" in reason
+
+
+async def test_the_backstop_re_adds_a_lost_entry_only_when_the_streams_are_empty(
+        dworld, pool, rds, settings, clock, worker) -> None:
+    await on_shift(pool, rds, settings, dworld["staff"], offset(HOME, 100), clock.now)
+    order_id = await new_order(pool, dworld["elder_wendeng"], clock.now)
+    await worker.relay()
+    await rds.delete(worker.normal)  # the entry is lost (the group with it)
+    await worker.ensure_groups()
+    clock.advance(60)
+    assert await worker.backstop() == 0  # not yet two minutes
+    await rds.delete(f"{settings.redis_prefix}dispatch:backstop")
+    other = await new_order(pool, dworld["elder_wendeng"], clock.now)
+    await worker.relay()
+    clock.advance(120)
+    assert await worker.backstop() == 0  # the stream holds an entry: a backlog, not a loss
+    await drain(worker)
+    assert await state(pool, other) == "offered"
+    assert await worker.backstop() == 1  # now the lost one comes back, once a minute at most
+    assert await worker.backstop() == 0
+    await drain(worker)
+    assert await state(pool, order_id) == "offered"
