@@ -1,6 +1,7 @@
 // The operator console (orders part): the live order board, the new-order dialog (from the
-// screen pop's call card or on its own) and an order's detail with its timeline, offers and the
-// operator's interventions (manual dispatch, requeue, release, cancel, fail, review).
+// screen pop's call card or on its own; a one-off order or a recurring care plan) and an order's
+// detail with its timeline, offers, its plan and the operator's interventions (manual dispatch,
+// requeue, release, cancel, fail, review, stop the plan).
 // console.js calls initOrders() with its helpers and forwards the live channel's snapshot and
 // `order.*` messages; everything else about orders lives here.
 
@@ -38,6 +39,7 @@ const st = {
   pick: { elder: null, callId: null },
   found: new Map(),    // elder id -> the search hit shown in the new-order dialog
   candidates: null,    // GET /api/v1/orders/{id}/candidates of the open assign form
+  plans: new Map(),    // plan id -> plan (GET /api/v1/plans), for the detail of a plan's order
 };
 let board, tbody, emptyEl, countsEl, filterBar, newDlg, form, detailDlg;
 
@@ -346,6 +348,7 @@ export function openNewOrder(elder, callId) {
   form.querySelector(".elder-results").replaceChildren();
   renderItems();
   showElder();
+  showKind();
   form.querySelector("button[type=submit]").disabled = false;
   if (!newDlg.open) newDlg.showModal();
   (elder ? form.elements.item_q : form.elements.elder_q).focus();
@@ -370,6 +373,35 @@ function localOffset(dateStr) {
   } catch { return ""; }
 }
 
+function isPlan() {
+  return form.elements.kind.value === "plan";
+}
+
+function showKind() {
+  // a one-off order (now or in a window) or a recurring plan: weekdays, a time, optional dates
+  const plan = isPlan();
+  form.querySelector(".once-fields").hidden = plan;
+  form.querySelector(".plan-fields").hidden = !plan;
+  const submit = form.querySelector("button[type=submit]");
+  submit.textContent = plan ? submit.dataset.plan : submit.dataset.once;
+}
+
+function readPlan(data, body) {
+  let ok = true;
+  const days = data.getAll("weekday").map(Number);
+  if (!days.length) { fieldError("weekdays", t("ord_pick_weekdays")); ok = false; }
+  body.weekdays = days;
+  const from = data.get("start_time"), to = data.get("end_time");
+  if (!(from && to)) { fieldError("start_time", t("ord_plan_times")); ok = false; }
+  else if (to <= from) { fieldError("end_time", t("ord_window_order")); ok = false; }
+  body.start_time = from;
+  body.end_time = to;
+  for (const k of ["valid_from", "valid_until"]) if (data.get(k)) body[k] = data.get(k);
+  const note = (data.get("note") || "").trim();
+  if (note) body.note = note;
+  return ok;
+}
+
 function readForm() {
   const data = new FormData(form);
   const body = {};
@@ -379,6 +411,7 @@ function readForm() {
   const item = data.get("item_code");
   if (!item) { fieldError("item_code", t("ord_pick_item")); ok = false; }
   else body.item_code = item;
+  if (isPlan()) return readPlan(data, body) && ok ? body : null;
   const day = data.get("day"), from = data.get("from"), to = data.get("to");
   if (day || from || to) {
     if (!(day && from && to)) { fieldError("window_start", t("ord_window_all")); ok = false; }
@@ -404,7 +437,9 @@ async function submitNew(ev) {
   if (!body) return;
   const submit = form.querySelector("button[type=submit]");
   submit.disabled = true;
-  const r = await X.api("POST", "/api/v1/orders", body, { "X-Requested-With": "console" });
+  const plan = isPlan();
+  const r = plan ? await X.api("POST", "/api/v1/plans", body)
+    : await X.api("POST", "/api/v1/orders", body, { "X-Requested-With": "console" });
   submit.disabled = false;
   if (!r.ok) {
     const fields = (r.body && r.body.fields) || {};
@@ -414,6 +449,15 @@ async function submitNew(ev) {
       if (form.querySelector(`.field-error[data-for="${name}"]`)) { fieldError(name, bi(v)); shown = true; }
     }
     setMsg(newDlg.querySelector(".dlg-msg"), shown ? t("ord_fix_fields") : bi(X.errorText(r)));
+    return;
+  }
+  if (plan) {
+    // the plan's orders come onto the board as live order.create events; the dialog stays
+    // open with the result, its button off until the form is changed (no second plan by a
+    // double click)
+    st.plans.set(r.body.id, r.body);
+    submit.disabled = true;
+    setMsg(newDlg.querySelector(".dlg-msg"), t("ord_plan_made").replace("{n}", r.body.orders_created), true);
     return;
   }
   newDlg.close();
@@ -439,7 +483,11 @@ export async function openDetail(id, { assign = false } = {}) {
   q(".od-offers").replaceChildren();
   q(".od-form").hidden = true;
   setMsg(q(".dlg-foot .dlg-msg"), "");
+  confirmStop(false);
+  setMsg(q(".od-plan-msg"), "");
   if (card) { renderSummary(card); renderFacts(card); renderActions(card); }
+  detailDlg.querySelector(".od-plan").hidden = true;
+  if (card && card.plan_id) st.plans.delete(card.plan_id);  // fetched afresh on each opening
   if (!detailDlg.open) detailDlg.showModal();
   await loadDetail(id);
   if (assign && st.detailId === id && st.detail && (ACTIONS[st.detail.state] || []).includes("assign")) {
@@ -459,6 +507,65 @@ async function loadDetail(id) {
   renderOffers(offers || []);
   renderTimeline(timeline || []);
   renderActions(card);
+  renderPlan(card);
+}
+
+function planText(p) {
+  const days = p.weekdays.map((d) => t(`ord_wd_${d}`)).join(X.cfg.lang === "en" ? ", " : "、");
+  const parts = [t("ord_plan_every").replace("{days}", X.cfg.lang === "en" ? days : days.replaceAll("周", ""))
+    .replace("{from}", p.start_time).replace("{to}", p.end_time)];
+  if (p.valid_from) parts.push(t("ord_plan_since").replace("{from}", p.valid_from));
+  if (p.valid_until) parts.push(t("ord_plan_until").replace("{until}", p.valid_until));
+  if (p.note) parts.push(p.note);
+  return parts.flatMap((x, i) => [i ? " · " : "", h("span", { class: "nb" }, x)]);
+}
+
+async function renderPlan(o) {
+  // an order made by a care plan shows the plan, and the button that stops it
+  const box = detailDlg.querySelector(".od-plan");
+  box.hidden = !o.plan_id;
+  if (!o.plan_id) return;
+  let p = st.plans.get(o.plan_id);
+  if (!p) {
+    const id = st.detailId;
+    const r = await X.api("GET", `/api/v1/plans?elder_id=${o.elder ? o.elder.id : o.elder_id}`);
+    if (!r.ok || st.detailId !== id) return;
+    for (const x of r.body.items || []) st.plans.set(x.id, x);
+    p = st.plans.get(o.plan_id);
+    if (!p) { box.hidden = true; return; }
+  }
+  box.dataset.planId = p.id;
+  box.querySelector(".od-plan-id").textContent = `#${p.id}`;
+  box.querySelector(".od-plan-text").replaceChildren(...planText(p),
+    p.active ? "" : h("span", { class: "tag" }, t("ord_plan_stopped")));
+  const canStop = X.cfg.can_order && p.active;
+  box.querySelector(".od-plan-stop").hidden = !canStop;
+  if (!canStop) confirmStop(false);
+}
+
+function confirmStop(open) {
+  // 停止计划 asks once more, in place
+  const box = detailDlg.querySelector(".od-plan");
+  box.querySelector(".od-plan-confirm").hidden = !open;
+  box.querySelector(".od-plan-row").hidden = open;
+  if (open) {
+    setMsg(box.querySelector(".od-plan-msg"), "");
+    box.querySelector(".od-plan-yes").focus();
+  }
+}
+
+async function stopPlan() {
+  const box = detailDlg.querySelector(".od-plan");
+  const id = Number(box.dataset.planId);
+  const yes = box.querySelector(".od-plan-yes");
+  yes.disabled = true;
+  const r = await X.api("POST", `/api/v1/plans/${id}/stop`, {});
+  yes.disabled = false;
+  confirmStop(false);
+  if (!r.ok) { setMsg(box.querySelector(".od-plan-msg"), bi(X.errorText(r))); return; }
+  st.plans.set(id, r.body);
+  setMsg(box.querySelector(".od-plan-msg"), t("ord_plan_stopped_ok"), true);
+  if (st.detail) renderPlan(st.detail);
 }
 
 function renderSummary(o) {
@@ -742,6 +849,18 @@ export function initOrders(helpers) {
   form.querySelector(".item-list").addEventListener("change", () => fieldError("item_code", ""));
   const day = form.elements.day;
   day.min = today();
+  form.elements.valid_from.min = today();
+  form.querySelector(".kind").addEventListener("change", () => { clearErrors(); showKind(); });
+  form.addEventListener("input", () => {  // a changed form after a plan was made may be sent again
+    const submit = form.querySelector("button[type=submit]");
+    if (submit.disabled && isPlan() && newDlg.querySelector(".dlg-msg").classList.contains("ok")) {
+      submit.disabled = false;
+    }
+  });
+  const planBox = detailDlg.querySelector(".od-plan");
+  planBox.querySelector(".od-plan-stop").addEventListener("click", () => confirmStop(true));
+  planBox.querySelector(".od-plan-no").addEventListener("click", () => confirmStop(false));
+  planBox.querySelector(".od-plan-yes").addEventListener("click", stopPlan);
   detailDlg.querySelector(".od-actions").addEventListener("click", (ev) => {
     const b = ev.target.closest("button[data-act]");
     if (b) startAction(b.dataset.act);
