@@ -240,8 +240,12 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         print(f"演示账号 (demo logins), password / 密码: {DEMO_PASSWORD}")
         for username, role, region, description in DEMO_LOGINS:
             print(f"  {username:<14} {role:<15} {description} · {region}")
-        print(f"控制台 (operator console): http://{settings.host}:{settings.port}/console —"
-              f" a pretend device sends an SOS, fall or notice about every {args.alarm_every:.0f} s")
+        feed = (f"a pretend device sends an SOS, fall or notice about every "
+                f"{args.alarm_every:.0f} s" if args.alarm_every > 0 else "pretend devices off")
+        print(f"控制台 (operator console): http://{settings.host}:{settings.port}/console — {feed};"
+              " pretend provider staff answer the orders you create there")
+        print(f"服务人员 (provider staff, phone-sized): http://{settings.host}:{settings.port}"
+              "/provider as ps.001.01")
         print("Ctrl-C 停止 (to stop)", flush=True)
 
     return _serve(settings, banner, alarm_every_s=args.alarm_every, demo=True)

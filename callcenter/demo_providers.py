@@ -60,19 +60,25 @@ async def _run(app: web.Application, rng: random.Random, halt: asyncio.Event) ->
 
 async def _go_on_shift(db: asyncpg.Pool, s: Settings, rng: random.Random
                        ) -> dict[int, tuple[float, float]]:
-    """Everyone without a login, placed near an elder of their provider's area."""
-    rows = await db.fetch(
-        "SELECT s.id, (SELECT e.lat || ',' || e.lon FROM provider_regions pr"
-        "   JOIN regions g ON g.code = pr.region_code"
-        "   JOIN elders e ON e.region_code LIKE g.code || '%' AND e.lat IS NOT NULL"
-        "   WHERE pr.provider_id = s.provider_id ORDER BY random() LIMIT 1) AS place"
-        " FROM staff s WHERE s.user_id IS NULL AND s.active")
+    """Everyone without a login, placed near an elder of their provider's area (one pass over
+    a sample of the elders, fast at 210,000 too)."""
+    homes: dict[int, list[tuple[float, float]]] = {}
+    for row in await db.fetch(
+            "SELECT pr.provider_id, e.lat, e.lon FROM provider_regions pr"
+            " JOIN regions g ON g.code = pr.region_code"
+            " JOIN regions r ON r.path = g.path OR r.path LIKE g.path || '.%'"
+            " JOIN elders e ON e.region_code = r.code"
+            " WHERE e.lat IS NOT NULL AND random() < $1",
+            min(1.0, 20000 / max(1, await db.fetchval("SELECT count(*) FROM elders")))):
+        homes.setdefault(row["provider_id"], []).append((row["lat"], row["lon"]))
     people: dict[int, tuple[float, float]] = {}
     async with db.acquire() as conn, conn.transaction():
-        for row in rows:
-            if row["place"] is None:
+        for row in await conn.fetch("SELECT id, provider_id FROM staff"
+                                    " WHERE user_id IS NULL AND active"):
+            places = homes.get(row["provider_id"])
+            if not places:
                 continue
-            lat, lon = (float(x) for x in row["place"].split(","))
+            lat, lon = rng.choice(places)
             people[row["id"]] = (lat + rng.uniform(-0.01, 0.01), lon + rng.uniform(-0.01, 0.01))
             await staff_index.set_shift(conn, row["id"], True, dt.datetime.now(dt.UTC))
     return people
