@@ -170,17 +170,23 @@ async def staff_step(db: asyncpg.Pool, r: aioredis.Redis, s: Settings, order_id:
             updates["reason"] = note
             payload["reason"] = note
         if event == "release":
-            updates.update(staff_id=None, provider_id=None, accepted_at=None,
-                           en_route_at=None)
-            await conn.execute("UPDATE offers SET state = 'withdrawn', reason = 'released',"
-                               " answered_at = $2 WHERE order_id = $1 AND state = 'accepted'",
-                               order_id, now)
+            updates.update(await _unassign(conn, order_id, now))
         await orders.apply(conn, order_id, event, "staff", now=now, user_id=user_id,
                            row=order, updates=updates, payload=payload, audience=[staff_id])
         data = await orders.load_card(conn, order_id)
     if event in ("check_out", "fail", "release"):
         await staff_index.adjust_load(r, s, staff_id, -1)
     return data
+
+
+async def _unassign(conn: asyncpg.Connection, order_id: int, now: dt.datetime
+                    ) -> dict[str, Any]:
+    """A released job: its accepted offer is withdrawn (the unique index allows one accepted
+    offer per order) and the order forgets who had it."""
+    await conn.execute("UPDATE offers SET state = 'withdrawn', reason = 'released',"
+                       " answered_at = $2 WHERE order_id = $1 AND state = 'accepted'",
+                       order_id, now)
+    return {"staff_id": None, "provider_id": None, "accepted_at": None, "en_route_at": None}
 
 
 async def _check_in_distance(conn: asyncpg.Connection, s: Settings, order: asyncpg.Record,
@@ -225,11 +231,7 @@ async def operator_step(db: asyncpg.Pool, r: aioredis.Redis, order_id: int, user
             released = order["staff_id"]
             audience = [released]
         if event == "release":
-            updates.update(staff_id=None, provider_id=None, accepted_at=None,
-                           en_route_at=None)
-            await conn.execute("UPDATE offers SET state = 'withdrawn', reason = 'released',"
-                               " answered_at = $2 WHERE order_id = $1 AND state = 'accepted'",
-                               order_id, now)
+            updates.update(await _unassign(conn, order_id, now))
         await orders.apply(conn, order_id, event, "operator", now=now, user_id=user_id,
                            row=order, updates=updates, payload=payload, audience=audience)
         data = await orders.load_card(conn, order_id)

@@ -3,6 +3,7 @@
 // day's answer figures. Plain ES module, no framework; config comes from a JSON data block.
 
 import { initOrders, orderEvent, ordersSnapshot, popOrderButton } from "./orders.js";
+import { alertSound } from "./sound.js";
 
 const root = document.getElementById("console");
 const cfg = JSON.parse(document.getElementById("console-config").textContent);
@@ -31,7 +32,6 @@ const state = {
   pops: new Map(),        // call key -> {el, timer}
   operators: new Map(),   // user id -> {display_name, available}
   presence: { ...cfg.presence },
-  audio: null,
   clockOffsetMs: 0,       // server clock minus this browser's clock
   current: null,          // alarm id of the open dialog
   detail: null,           // GET /api/v1/alarms/{id} of the open dialog
@@ -139,44 +139,9 @@ function errorText(r) {
 
 // ---------- sound ----------
 
-const hint = document.getElementById("sound-hint");
-
-function enableAudio() {
-  const Ctx = window.AudioContext || window.webkitAudioContext;
-  if (!Ctx) return;
-  if (!state.audio) state.audio = new Ctx();
-  state.audio.resume().then(updateSoundHint, updateSoundHint);
-}
-
-function updateSoundHint() {
-  const on = state.audio && state.audio.state === "running";
-  hint.hidden = Boolean(on);
-  if (on) {
-    document.removeEventListener("pointerdown", enableAudio, true);
-    document.removeEventListener("keydown", enableAudio, true);
-  }
-}
-
-function beep() {
-  const ctx = state.audio;
-  if (!ctx || ctx.state !== "running") return false;
-  const start = ctx.currentTime + 0.01;
-  [880, 660, 880].forEach((freq, i) => {
-    const osc = ctx.createOscillator();
-    const gain = ctx.createGain();
-    const t0 = start + i * 0.22;
-    osc.type = "square";
-    osc.frequency.value = freq;
-    gain.gain.setValueAtTime(0.0001, t0);
-    gain.gain.exponentialRampToValueAtTime(0.25, t0 + 0.02);
-    gain.gain.exponentialRampToValueAtTime(0.0001, t0 + 0.19);
-    osc.connect(gain).connect(ctx.destination);
-    osc.start(t0);
-    osc.stop(t0 + 0.2);
-  });
-  root.dataset.beeps = String(Number(root.dataset.beeps || 0) + 1);
-  return true;
-}
+// a siren-like square wave: an alarm, not a notification
+const { beep } = alertSound({ hint: document.getElementById("sound-hint"), root,
+                              notes: [880, 660, 880], wave: "square", step: 0.22, peak: 0.25 });
 
 function soundWanted() {
   // an operator off duty takes no alarms; supervisors and admins are alerted at the city step
@@ -851,10 +816,6 @@ setInterval(() => {
 
 // ---------- start ----------
 
-document.addEventListener("pointerdown", enableAudio, true);
-document.addEventListener("keydown", enableAudio, true);
-hint.addEventListener("click", enableAudio);
-updateSoundHint();
 showPresence(state.presence);
 initOrders({ cfg, api, h, t, clock, dateTime, phone, errorText, parseTime });
 summary();

@@ -4,6 +4,8 @@
 // and earlier jobs. Provider admins: their staff (shift, load, last location) and their
 // organisation's jobs, live. Plain ES module, no framework; config comes from a JSON data block.
 
+import { alertSound } from "./sound.js";
+
 const root = document.getElementById("provider");
 const cfg = JSON.parse(document.getElementById("provider-config").textContent);
 const S = cfg.strings;
@@ -272,7 +274,6 @@ function staffPage() {
     notes: new Map(),       // order id -> check-out note being typed
     busy: new Set(),        // order ids with a request under way
     historyWhen: "today",
-    audio: null,
     watchId: null,
     lastPos: null,
     lastSentAt: 0,
@@ -298,42 +299,9 @@ function staffPage() {
 
   // ---------- sound and vibration ----------
 
-  function enableAudio() {
-    const Ctx = window.AudioContext || window.webkitAudioContext;
-    if (!Ctx) { hint.hidden = true; return; }
-    if (!st.audio) st.audio = new Ctx();
-    st.audio.resume().then(updateSoundHint, updateSoundHint);
-  }
-
-  function updateSoundHint() {
-    const on = st.audio && st.audio.state === "running";
-    hint.hidden = Boolean(on);
-    if (on) {
-      document.removeEventListener("pointerdown", enableAudio, true);
-      document.removeEventListener("keydown", enableAudio, true);
-    }
-  }
-
-  function beep() {
-    const ctx = st.audio;
-    if (!ctx || ctx.state !== "running") return false;
-    const start = ctx.currentTime + 0.01;
-    [988, 1319, 988, 1319].forEach((freq, i) => {
-      const osc = ctx.createOscillator();
-      const gain = ctx.createGain();
-      const t0 = start + i * 0.18;
-      osc.type = "sine";
-      osc.frequency.value = freq;
-      gain.gain.setValueAtTime(0.0001, t0);
-      gain.gain.exponentialRampToValueAtTime(0.35, t0 + 0.02);
-      gain.gain.exponentialRampToValueAtTime(0.0001, t0 + 0.16);
-      osc.connect(gain).connect(ctx.destination);
-      osc.start(t0);
-      osc.stop(t0 + 0.17);
-    });
-    root.dataset.beeps = String(Number(root.dataset.beeps || 0) + 1);
-    return true;
-  }
+  // a brighter, softer chime than the console's alarm siren
+  const { beep } = alertSound({ hint, root, notes: [988, 1319, 988, 1319], wave: "sine",
+                                step: 0.18, peak: 0.35 });
 
   function alertNew() {
     beep();
@@ -878,10 +846,6 @@ function staffPage() {
   // ---------- start ----------
 
   shiftBtn.addEventListener("click", toggleShift);
-  document.addEventListener("pointerdown", enableAudio, true);
-  document.addEventListener("keydown", enableAudio, true);
-  hint.addEventListener("click", enableAudio);
-  updateSoundHint();
   showShift();
   offersSummary();
   jobsSummary();
