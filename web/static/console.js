@@ -4,6 +4,7 @@
 
 import { initOrders, orderEvent, ordersSnapshot, popOrderButton } from "./orders.js";
 import { alertSound } from "./sound.js";
+import { errorText as errorTextOf, h, makeApi, parseTime, phone, serverClock } from "./common.js";
 
 const root = document.getElementById("console");
 const cfg = JSON.parse(document.getElementById("console-config").textContent);
@@ -32,7 +33,6 @@ const state = {
   pops: new Map(),        // call key -> {el, timer}
   operators: new Map(),   // user id -> {display_name, available}
   presence: { ...cfg.presence },
-  clockOffsetMs: 0,       // server clock minus this browser's clock
   current: null,          // alarm id of the open dialog
   detail: null,           // GET /api/v1/alarms/{id} of the open dialog
 };
@@ -40,31 +40,6 @@ const state = {
 const t = (key) => (key in S ? S[key] : key);
 
 // ---------- small helpers ----------
-
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") el.className = v;
-    else if (k === "text") el.textContent = v;
-    else if (k.startsWith("data-") || k.startsWith("aria-") || k === "role" || k === "type" ||
-             k === "datetime" || k === "value" || k === "name") el.setAttribute(k, v);
-    else el[k] = v;
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
-
-function parseTime(value) {
-  if (!value) return null;
-  // the server writes Python's str(datetime): "2026-01-02 08:00:00.123456+00:00"
-  const iso = String(value).trim().replace(" ", "T").replace(/(\.\d{3})\d+/, "$1");
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? null : d;
-}
 
 const timeFmt = new Intl.DateTimeFormat(locale, {
   timeZone: cfg.tz, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
@@ -82,17 +57,6 @@ function elapsed(ms) {
   return hh ? `${hh}:${pad(mm)}:${pad(ss)}` : `${pad(mm)}:${pad(ss)}`;
 }
 
-function phone(e164) {
-  if (!e164) return "";
-  const n = String(e164).replace(/^\+86/, "");
-  if (/^1\d{10}$/.test(n)) return `${n.slice(0, 3)} ${n.slice(3, 7)} ${n.slice(7)}`;
-  if (/^[2-9]\d{8,10}$/.test(n)) {  // landline: 0 + area code (2 digits for 010/02x, else 3)
-    const area = /^(10|2\d)/.test(n) ? 2 : 3;
-    return `0${n.slice(0, area)} ${n.slice(area, area + 4)} ${n.slice(area + 4)}`.trim();
-  }
-  return String(e164);
-}
-
 function riskLabel(g) { return (cfg.risk_groups_en && cfg.risk_groups_en[g]) || g; }
 function kindLabel(kind) { return t(`ak_${kind}`); }
 function stateLabel(s) { return t(`as_${s}`); }
@@ -104,38 +68,8 @@ function ageSex(e) {
   return bits.join(" · ");
 }
 
-async function api(method, url, body, headers) {
-  const opts = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin" };
-  if (method !== "GET") {
-    opts.headers["X-CSRF-Token"] = csrf;
-    opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body || {});
-  }
-  let resp;
-  try {
-    resp = await fetch(url, opts);
-  } catch (err) {
-    return { ok: false, status: 0, body: { message: String(err) } };
-  }
-  if (resp.status === 401) {
-    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
-  }
-  const serverDate = Date.parse(resp.headers.get("Date") || "");
-  if (!Number.isNaN(serverDate)) {
-    const offset = serverDate - Date.now();
-    state.clockOffsetMs = Math.abs(offset) > 2000 ? offset : 0;  // Date has 1 s resolution
-  }
-  let data = {};
-  try { data = await resp.json(); } catch { data = {}; }
-  return { ok: resp.ok, status: resp.status, body: data };
-}
-
-function errorText(r) {
-  const b = r.body || {};
-  if (b.message) return b.message;
-  if (b.fields) return Object.entries(b.fields).map(([k, v]) => `${k}: ${v}`).join("; ");
-  return `${t("con_failed")} (${r.status})`;
-}
+const api = makeApi(csrf, t("con_failed"));
+const errorText = (r) => errorTextOf(r, t("con_failed"));
 
 // ---------- sound ----------
 
@@ -299,7 +233,7 @@ function actionsFor(a) {
 
 function ageText(a) {
   const created = parseTime(a.created_at);
-  return created ? elapsed(Date.now() + state.clockOffsetMs - created.getTime()) : "—";
+  return created ? elapsed(serverClock.now() - created.getTime()) : "—";
 }
 
 function tick() {
@@ -309,7 +243,7 @@ function tick() {
     if (!a || !ageEl) continue;
     ageEl.textContent = ageText(a);
     const created = parseTime(a.created_at);
-    const late = created && WAITING.has(a.state) && Date.now() + state.clockOffsetMs - created > 60_000;
+    const late = created && WAITING.has(a.state) && serverClock.now() - created > 60_000;
     ageEl.classList.toggle("late", Boolean(late));
   }
 }

@@ -4,6 +4,7 @@
 // and earlier jobs. Provider admins: their staff (shift, load, last location) and their
 // organisation's jobs, live. Plain ES module, no framework; config comes from a JSON data block.
 
+import { errorText as errorTextOf, h, makeApi, parseTime, phone, serverClock } from "./common.js";
 import { alertSound } from "./sound.js";
 
 const root = document.getElementById("provider");
@@ -17,34 +18,8 @@ const PING_MS = 25_000;
 const REMIND_MS = 15_000;
 
 const t = (key) => (key in S ? S[key] : key);
-let clockOffsetMs = 0;  // server clock minus this browser's clock
 
 // ---------- small helpers ----------
-
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") el.className = v;
-    else if (k === "text") el.textContent = v;
-    else if (k.startsWith("data-") || k.startsWith("aria-") || ["role", "type", "datetime", "value",
-      "name", "href", "rows", "maxlength", "placeholder", "for", "id", "title"].includes(k)) el.setAttribute(k, v);
-    else el[k] = v;
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
-
-function parseTime(value) {
-  if (!value) return null;
-  // the server writes Python's str(datetime): "2026-01-02 08:00:00.123456+00:00"
-  const iso = String(value).trim().replace(" ", "T").replace(/(\.\d{3})\d+/, "$1");
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? null : d;
-}
 
 const timeFmt = new Intl.DateTimeFormat(locale, { timeZone: cfg.tz, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 const secFmt = new Intl.DateTimeFormat(locale, {
@@ -52,7 +27,7 @@ const secFmt = new Intl.DateTimeFormat(locale, {
 const dayFmt = new Intl.DateTimeFormat(locale, { timeZone: cfg.tz, month: "2-digit", day: "2-digit" });
 const dayKey = new Intl.DateTimeFormat("en-CA", { timeZone: cfg.tz, year: "numeric", month: "2-digit", day: "2-digit" });
 
-function now() { return Date.now() + clockOffsetMs; }
+function now() { return serverClock.now(); }
 function hm(value) { const d = parseTime(value); return d ? timeFmt.format(d) : "—"; }
 function hms(value) { const d = value instanceof Date ? value : parseTime(value); return d ? secFmt.format(d) : "—"; }
 function sameDay(a, b) { return dayKey.format(a) === dayKey.format(b); }
@@ -61,17 +36,6 @@ function when(value) {
   const d = parseTime(value);
   if (!d) return "—";
   return sameDay(d, new Date(now())) ? timeFmt.format(d) : `${dayFmt.format(d)} ${timeFmt.format(d)}`;
-}
-
-function phone(e164) {
-  if (!e164) return "";
-  const n = String(e164).replace(/^\+86/, "");
-  if (/^1\d{10}$/.test(n)) return `${n.slice(0, 3)} ${n.slice(3, 7)} ${n.slice(7)}`;
-  if (/^[2-9]\d{8,10}$/.test(n)) {
-    const area = /^(10|2\d)/.test(n) ? 2 : 3;
-    return `0${n.slice(0, area)} ${n.slice(area, area + 4)} ${n.slice(area + 4)}`.trim();
-  }
-  return String(e164);
 }
 
 const sp = " ";
@@ -89,38 +53,8 @@ function windowText(o) {
   return b ? `${day}${timeFmt.format(a)}–${timeFmt.format(b)}` : `${day}${timeFmt.format(a)}`;
 }
 
-async function api(method, url, body) {
-  const opts = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-  if (method !== "GET") {
-    opts.headers["X-CSRF-Token"] = csrf;
-    opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body || {});
-  }
-  let resp;
-  try {
-    resp = await fetch(url, opts);
-  } catch (err) {
-    return { ok: false, status: 0, body: { message: `${t("pv_failed")}: ${err.message || err}` } };
-  }
-  if (resp.status === 401) {
-    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
-  }
-  const serverDate = Date.parse(resp.headers.get("Date") || "");
-  if (!Number.isNaN(serverDate)) {
-    const offset = serverDate - Date.now();
-    clockOffsetMs = Math.abs(offset) > 2000 ? offset : 0;  // Date has 1 s resolution
-  }
-  let data = {};
-  try { data = await resp.json(); } catch { data = {}; }
-  return { ok: resp.ok, status: resp.status, body: data };
-}
-
-function errorText(r) {
-  const b = r.body || {};
-  if (b.message) return b.message;
-  if (b.fields) return Object.entries(b.fields).map(([k, v]) => `${k}: ${v}`).join("; ");
-  return `${t("pv_failed")} (${r.status})`;
-}
+const api = makeApi(csrf, t("pv_failed"));
+const errorText = (r) => errorTextOf(r, t("pv_failed"));
 
 // ---------- the notice (last error or success) ----------
 

@@ -1,0 +1,83 @@
+// Helpers shared by the console and the provider phone page: building elements, reading the
+// server's times, showing phone numbers, and JSON calls that send the CSRF header and keep the
+// browser's clock in step with the server's.
+
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "text") el.textContent = v;
+    else if (k.startsWith("data-") || k.startsWith("aria-") || ATTRIBUTES.has(k)) el.setAttribute(k, v);
+    else el[k] = v;
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+const ATTRIBUTES = new Set(["role", "type", "datetime", "value", "name", "href", "rows", "maxlength",
+  "placeholder", "for", "id", "title"]);
+
+export function parseTime(value) {
+  if (!value) return null;
+  // the server writes Python's str(datetime): "2026-01-02 08:00:00.123456+00:00"
+  const iso = String(value).trim().replace(" ", "T").replace(/(\.\d{3})\d+/, "$1");
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+export function phone(e164) {
+  if (!e164) return "";
+  const n = String(e164).replace(/^\+86/, "");
+  if (/^1\d{10}$/.test(n)) return `${n.slice(0, 3)} ${n.slice(3, 7)} ${n.slice(7)}`;
+  if (/^[2-9]\d{8,10}$/.test(n)) {  // landline: 0 + area code (2 digits for 010/02x, else 3)
+    const area = /^(10|2\d)/.test(n) ? 2 : 3;
+    return `0${n.slice(0, area)} ${n.slice(area, area + 4)} ${n.slice(area + 4)}`.trim();
+  }
+  return String(e164);
+}
+
+// The server's clock minus this browser's, learnt from each answer's Date header.
+export const serverClock = {
+  offsetMs: 0,
+  now() { return Date.now() + this.offsetMs; },
+};
+
+// fetch() for the JSON API: {ok, status, body}; a 401 goes to the login page.
+export function makeApi(csrf, failedText) {
+  return async function api(method, url, body, headers) {
+    const opts = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin" };
+    if (method !== "GET") {
+      opts.headers["X-CSRF-Token"] = csrf;
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body || {});
+    }
+    let resp;
+    try {
+      resp = await fetch(url, opts);
+    } catch (err) {
+      return { ok: false, status: 0, body: { message: `${failedText}: ${err.message || err}` } };
+    }
+    if (resp.status === 401) {
+      location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    }
+    const serverDate = Date.parse(resp.headers.get("Date") || "");
+    if (!Number.isNaN(serverDate)) {
+      const offset = serverDate - Date.now();
+      serverClock.offsetMs = Math.abs(offset) > 2000 ? offset : 0;  // Date has 1 s resolution
+    }
+    let data = {};
+    try { data = await resp.json(); } catch { data = {}; }
+    return { ok: resp.ok, status: resp.status, body: data };
+  };
+}
+
+// What to tell the person about a failed call: the server's message, else the fields.
+export function errorText(r, failedText) {
+  const b = r.body || {};
+  if (b.message) return b.message;
+  if (b.fields) return Object.entries(b.fields).map(([k, v]) => `${k}: ${v}`).join("; ");
+  return `${failedText} (${r.status})`;
+}
