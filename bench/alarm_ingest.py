@@ -44,7 +44,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
@@ -55,6 +54,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fmt, pct, with_database  # noqa: E402
 from callcenter.device_events import sign  # noqa: E402
 from callcenter.embedded import free_port  # noqa: E402
 from callcenter.migrate import migrate  # noqa: E402
@@ -67,16 +67,6 @@ NEW_ALARM = re.compile(r'\{"seq": "([0-9-]+)", "type": "alarm\.new", "region": "
                        r'"data": \{"alarm": \{"id": (\d+)')
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # ----------------------------------------------------------------------------- baseline server
@@ -462,9 +452,6 @@ async def measure_baseline(label: str, spec: LoadSpec, meter: CpuMeter) -> Row:
 
 
 # ----------------------------------------------------------------------------- report
-def fmt(x: float, digits: int = 1) -> str:
-    return "—" if x != x else f"{x:,.{digits}f}"
-
 
 def print_table(pairs: list[tuple[Row, Row]], consoles: int, processes: int) -> None:
     print(f"\nalarm ingest: {processes} web process(es), {consoles} consoles, "

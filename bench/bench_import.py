@@ -26,12 +26,12 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import with_database  # noqa: E402
 from callcenter.import_files import read_table
 from callcenter.import_rows import validate_elders
 from callcenter.imports import import_elders
@@ -53,10 +53,6 @@ GIVEN = "秀英桂兰玉珍凤兰淑珍建国德明国华志强振华学文"
 GROUPS = ["独居", "空巢", "失能", "高龄", "低保", "独居;高龄", "空巢;失能", "", "", ""]
 MOBILE_PREFIXES = ["138", "139", "158", "186", "137", "150", "135", "187"]
 
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 def roster(n: int, seed: int = 12349) -> bytes:

@@ -19,12 +19,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import with_database  # noqa: E402
 from callcenter.migrate import migrate  # noqa: E402
 from callcenter.seed import COLUMNS, load_districts, seed_city  # noqa: E402
 from callcenter.seed_data import generate_city  # noqa: E402
@@ -32,11 +32,6 @@ from callcenter.seed_data import generate_city  # noqa: E402
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TARGET_SECONDS = 120.0
 
-
-def with_database(url: str, name: str) -> str:
-    """The same server URL pointing at another database."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 async def _create(admin_url: str, name: str) -> str:

@@ -69,7 +69,6 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psutil
@@ -78,6 +77,7 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # before bench/, so `dispatch` is the package, not this file
 
+from bench.common import fmt, pct, with_database  # noqa: E402
 from callcenter import outbox  # noqa: E402
 from callcenter.app import _init_connection, _no_reset  # noqa: E402
 from callcenter.keys import redis_key  # noqa: E402
@@ -96,20 +96,7 @@ ORDER_FRESH_S = 3600  # location freshness and offer lifetime for the run: nothi
 PIPE_ERRORS = (EOFError, BrokenPipeError, ConnectionResetError)  # the other end went away
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def fmt(x: float, digits: int = 1) -> str:
-    return "—" if x != x else f"{x:,.{digits}f}"
 
 
 class LogCounter(logging.Handler):

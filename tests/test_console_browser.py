@@ -68,6 +68,11 @@ PAGE_ERRORS: dict[int, list[str]] = {}
 async def new_page(browser: Any, base_url: str) -> Any:
     """A fresh browser context on the app; script errors and CSP refusals are kept."""
     context = await browser.new_context(viewport=VIEWPORT, locale="zh-CN", base_url=base_url)
+    return await watched_page(context)
+
+
+async def watched_page(context: Any) -> Any:
+    """A new page of the context whose script errors and CSP refusals close_page checks."""
     context.set_default_timeout(10_000)
     pg = await context.new_page()
     errors = PAGE_ERRORS.setdefault(id(pg), [])

@@ -29,12 +29,12 @@ from tests.dispatch_fixtures import drain, on_shift
 from tests.dispatch_world import HOME, offset
 from tests.factories import PASSWORD
 from tests.test_browser import VIEWPORT, login, shot
+from tests.test_console_browser import close_page, watched_page
 
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
 ADDRESS = "文登区龙山街道昆嵛路18号"
-ERRORS: dict[int, list[str]] = {}
 
 
 @pytest.fixture
@@ -59,24 +59,7 @@ async def new_page(browser: Any, base_url: str, *, phone: bool = True,
     context = await browser.new_context(
         locale="zh-CN", base_url=base_url, permissions=["geolocation"],
         geolocation={"latitude": at[0], "longitude": at[1]}, **opts)
-    context.set_default_timeout(10_000)
-    pg = await context.new_page()
-    errors = ERRORS.setdefault(id(pg), [])
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-
-    def logged(msg: Any) -> None:
-        # refused steps (409/422) are answers the page shows, not script errors
-        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
-            errors.append(f"{msg.text} {msg.location.get('url', '')}")
-
-    pg.on("console", logged)
-    return pg
-
-
-async def close_page(pg: Any) -> None:
-    await pg.context.close()
-    errors = ERRORS.pop(id(pg), [])
-    assert not errors, errors
+    return await watched_page(context)  # refused steps (409/422) are answers, not script errors
 
 
 class Api:
