@@ -18,6 +18,7 @@ from callcenter.embedded import EmbeddedError, EmbeddedServices
 from callcenter.logs import configure_logging
 from callcenter.migrate import migrate
 from callcenter.settings import Settings, SettingsError, ensure_secret_key, load_settings
+from callcenter.sim_run import add_simulate_parser, cmd_simulate
 
 log = logging.getLogger("callcenter.cli")
 DEMO_PASSWORD = "anxin12349"
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", help="consumer name in the Redis group (default host-pid)")
     worker.add_argument("--claim-idle-s", type=float, default=30.0, metavar="SECONDS",
                         help="take over entries a silent worker has held this long (default 30)")
+    add_simulate_parser(sub)
     sub.add_parser("migrate", help="apply the SQL migrations not yet applied")
     seed = sub.add_parser("seed", help="build the Weihai demo city into an empty database")
     seed.add_argument("--elders", type=int, default=2000, help="elders to create (default 2000)")
@@ -308,6 +310,7 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
-    "demo": cmd_demo, "serve": cmd_serve, "worker": cmd_worker, "migrate": cmd_migrate, "seed": cmd_seed,
+    "demo": cmd_demo, "serve": cmd_serve, "worker": cmd_worker, "simulate": cmd_simulate,
+    "migrate": cmd_migrate, "seed": cmd_seed,
     "elders": cmd_import, "devices": cmd_import, "users": cmd_users,
 }

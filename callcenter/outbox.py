@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -50,6 +50,16 @@ async def add(conn: asyncpg.Connection, kind: str, region_code: str | None,
               data: dict[str, Any]) -> None:
     """Queue a live event in the caller's transaction."""
     await add_to(conn, LIVE_STREAM, kind, region_code, data)
+
+
+async def add_many(conn: asyncpg.Connection,
+                   rows: Sequence[tuple[str, str, str | None, dict[str, Any]]]) -> None:
+    """Several (topic, kind, region_code, data) rows in one statement (one NOTIFY)."""
+    await conn.execute(
+        "INSERT INTO outbox (topic, kind, region_code, payload) SELECT t, k, r, p::jsonb"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(t, k, r, p)",
+        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+        [json.dumps(r[3], ensure_ascii=False, default=str) for r in rows])
 
 
 async def add_to(conn: asyncpg.Connection, topic: str, kind: str, region_code: str | None,

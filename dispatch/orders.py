@@ -94,13 +94,20 @@ async def load_card(conn: asyncpg.Connection | asyncpg.Pool, order_id: int) -> d
 async def record_event(conn: asyncpg.Connection, order_id: int, from_state: str | None,
                        to_state: str, event: str, actor: str, *, user_id: int | None = None,
                        payload: dict[str, Any] | None = None) -> None:
-    kind = "user" if actor in ("operator", "staff", "provider_admin") else actor
     await conn.execute(
         "INSERT INTO events (entity_type, entity_id, actor_user_id, actor_kind, from_state,"
         " to_state, payload) VALUES ('order', $1, $2, $3, $4, $5, $6::text::jsonb)",
-        order_id, user_id, kind, from_state, to_state,
-        json.dumps({"event": event, "actor": actor, **(payload or {})}, ensure_ascii=False,
-                   default=str))
+        order_id, user_id, _actor_kind(actor), from_state, to_state,
+        _event_json(event, actor, payload))
+
+
+def _actor_kind(actor: str) -> str:
+    return "user" if actor in ("operator", "staff", "provider_admin") else actor
+
+
+def _event_json(event: str, actor: str, payload: dict[str, Any] | None) -> str:
+    return json.dumps({"event": event, "actor": actor, **(payload or {})}, ensure_ascii=False,
+                      default=str)
 
 
 async def create(conn: asyncpg.Connection, *, elder_id: int, item_code: str, now: dt.datetime,
@@ -111,7 +118,7 @@ async def create(conn: asyncpg.Connection, *, elder_id: int, item_code: str, now
     """Insert an order (price and subsidy flag from the catalogue) and queue it unless its window
     is still ahead. Returns None when a plan's visit already has its order."""
     start, end = window if window else (None, None)
-    order_id = await conn.fetchval(
+    inserted = await conn.fetchrow(
         "INSERT INTO orders (elder_id, item_code, kind, state, priority, alarm_id, note,"
         " created_by, created_at, updated_at, region_code, call_id, plan_id, source,"
         " window_start, window_end, price_cents, subsidy_eligible)"
@@ -119,27 +126,30 @@ async def create(conn: asyncpg.Connection, *, elder_id: int, item_code: str, now
         " $11, $12, $13, i.price_cents, i.subsidy_eligible"
         " FROM elders e, service_items i WHERE e.id = $1 AND i.code = $2"
         " ON CONFLICT (plan_id, window_start) WHERE plan_id IS NOT NULL DO NOTHING"
-        " RETURNING id", elder_id, item_code, kind, priority, alarm_id, note, user_id, now,
-        call_id, plan_id, source, start, end)
-    if order_id is None:
+        f" RETURNING {LOCKED_COLUMNS}", elder_id, item_code, kind, priority, alarm_id, note,
+        user_id, now, call_id, plan_id, source, start, end)
+    if inserted is None:
         return None
+    order_id = inserted["id"]
     actor = "operator" if user_id is not None else "system"
     await record_event(conn, order_id, None, "created", "create", actor, user_id=user_id,
                        payload={"source": source, "item_code": item_code})
     if call_id is not None:
         await conn.execute("UPDATE calls SET order_id = $2 WHERE id = $1 AND order_id IS NULL",
                            call_id, order_id)
-    if start is None or start <= now:
-        await apply(conn, order_id, "enqueue", "system", now=now)
+    if start is None or start <= now:  # the new row is ours: no need to lock it again
+        await apply(conn, order_id, "enqueue", "system", now=now, row=inserted)
     else:
         await announce(conn, order_id, "create", [], now)
     return int(order_id)
 
 
+LOCKED_COLUMNS = "id, state, kind, region_code, staff_id, provider_id, elder_id, checked_in_at"
+
+
 async def lock(conn: asyncpg.Connection, order_id: int) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "SELECT id, state, kind, region_code, staff_id, provider_id, elder_id, checked_in_at"
-        " FROM orders WHERE id = $1 FOR UPDATE", order_id)
+        f"SELECT {LOCKED_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE", order_id)
     if row is None:
         raise OrderNotFound(order_id)
     return row
@@ -158,13 +168,21 @@ async def apply(conn: asyncpg.Connection, order_id: int, event: str, actor: str,
         raise OrderRefused(after.code, after.message, state=before)
     cols = {"state": after, "updated_at": now, **(updates or {})}
     assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(cols, start=2))
-    await conn.execute(f"UPDATE orders SET {assignments} WHERE id = $1", order_id, *cols.values())
-    await record_event(conn, order_id, before, after, event, actor, user_id=user_id,
-                       payload=payload)
-    await announce(conn, order_id, event, audience or [], now)
+    n = len(cols) + 2  # the parameters after the id and the new values
+    # one round trip: the update, its event row, and the card with its audience
+    card_row = await conn.fetchrow(
+        f"WITH upd AS (UPDATE orders SET {assignments} WHERE id = $1 RETURNING *),"
+        " ev AS (INSERT INTO events (entity_type, entity_id, actor_user_id, actor_kind,"
+        " from_state, to_state, payload) SELECT 'order', upd.id, "
+        f"${n}::bigint, ${n + 1}::text, ${n + 2}::text, upd.state, ${n + 3}::text::jsonb"
+        " FROM upd)\n" + _announce_sql("upd", n + 4, n + 5, ""),
+        order_id, *cols.values(), user_id, _actor_kind(actor), before,
+        _event_json(event, actor, payload), audience or [], now)
+    rows = [_live_row(event, card_row)]
     if after == "queued":
-        await outbox.add_to(conn, DISPATCH_TOPIC, "order.queued", row["region_code"],
-                            {"order_id": order_id, "urgent": row["kind"] == "emergency_check"})
+        rows.append((DISPATCH_TOPIC, "order.queued", row["region_code"],
+                     {"order_id": order_id, "urgent": row["kind"] == "emergency_check"}))
+    await outbox.add_many(conn, rows)
     return before, after
 
 
@@ -176,23 +194,33 @@ async def announce(conn: asyncpg.Connection, order_id: int, event: str, offered_
     row = await conn.fetchrow(_ANNOUNCE_SQL, order_id, offered_to, now)
     if row is None:
         raise OrderNotFound(order_id)
-    await outbox.add(conn, f"order.{event}", row["region_code"], {
+    await outbox.add_many(conn, [_live_row(event, row)])
+
+
+def _live_row(event: str, row: asyncpg.Record) -> tuple[str, str, str, dict[str, Any]]:
+    return (outbox.LIVE_STREAM, f"order.{event}", row["region_code"], {
         "order": card(row), "event": event,
         "audience": {"staff": sorted(row["audience_staff"]),
                      "providers": sorted(row["audience_providers"])}})
 
 
-# The card and everyone concerned, in one round trip (index lookups only: no OR over staff).
-_ANNOUNCE_SQL = CARD_SQL.replace(
-    "FROM orders o", ", aud.ids AS audience_staff, ARRAY(SELECT DISTINCT x.provider_id FROM staff x"
-    " WHERE x.id = ANY(aud.ids)) AS audience_providers\nFROM orders o", 1) + """\
+def _announce_sql(source: str, offered: int, now: int, where: str) -> str:
+    """The card and everyone concerned (index lookups only: no OR over staff), read from
+    `source` (the orders table, or the CTE of an update in the same statement)."""
+    return CARD_SQL.replace(
+        "FROM orders o", ", aud.ids AS audience_staff, ARRAY(SELECT DISTINCT x.provider_id"
+        " FROM staff x WHERE x.id = ANY(aud.ids)) AS audience_providers"
+        f"\nFROM {source} o", 1) + f"""\
 CROSS JOIN LATERAL (SELECT ARRAY(
     SELECT DISTINCT c.id FROM (
-        SELECT o.staff_id AS id UNION ALL SELECT unnest($2::bigint[])
+        SELECT o.staff_id AS id UNION ALL SELECT unnest(${offered}::bigint[])
         UNION ALL SELECT f.staff_id FROM offers f
-        WHERE f.order_id = o.id AND (f.state = 'pending' OR f.answered_at = $3)) c
+        WHERE f.order_id = o.id AND (f.state = 'pending' OR f.answered_at = ${now})) c
     WHERE c.id IS NOT NULL) AS ids) aud
-WHERE o.id = $1"""
+{where}"""
+
+
+_ANNOUNCE_SQL = _announce_sql("orders", 2, 3, "WHERE o.id = $1")
 
 
 async def timeline(conn: asyncpg.Connection | asyncpg.Pool, order_id: int

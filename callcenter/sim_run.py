@@ -1,0 +1,231 @@
+"""`callcenter simulate`: load the city from the database, log in operators and provider staff
+as network clients, play the seeded schedule against a running server for a while, drain, then
+check integrity: every simulated call ended, every alarm it raised closed, every order it made
+reached a final state (or is accounted for: no candidate, a simulated no-show)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from callcenter import sim_actors as act
+from callcenter import sim_plan as plan
+from callcenter.security import hash_password
+from callcenter.settings import Settings
+
+DONE_ORDERS = ("completed", "reviewed", "cancelled", "failed")
+ACCOUNTED_ORDERS = ("no_candidate",)
+
+
+async def setup_staff_logins(conn: asyncpg.Connection, wanted: int, password: str) -> int:
+    """SIMULATOR SETUP (writes to the database): give staff rows without a login one, as
+    provider_staff users `sim.<staff id>` with `password`, until `wanted` staff can log in."""
+    have = await conn.fetchval(
+        "SELECT count(*) FROM staff s JOIN users u ON u.id = s.user_id WHERE s.active AND u.active"
+        " AND u.role = 'provider_staff'")
+    missing = max(0, wanted - int(have))
+    if not missing:
+        return 0
+    rows = await conn.fetch(
+        "SELECT s.id, p.region_code, s.provider_id FROM staff s JOIN providers p"
+        " ON p.id = s.provider_id WHERE s.active AND s.user_id IS NULL ORDER BY s.id LIMIT $1",
+        missing)
+    digest = await asyncio.to_thread(hash_password, password)
+    async with conn.transaction():
+        for r in rows:
+            uid = await conn.fetchval(
+                "INSERT INTO users (username, display_name, password_hash, role, region_code,"
+                " provider_id) VALUES ($1, $1, $2, 'provider_staff', $3, $4)"
+                " ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash"
+                " RETURNING id", f"sim.{r['id']}", digest, r["region_code"], r["provider_id"])
+            await conn.execute("UPDATE staff SET user_id = $2 WHERE id = $1", r["id"], uid)
+    return len(rows)
+
+
+async def load_snapshot(conn: asyncpg.Connection, operators: int, staff: int
+                        ) -> plan.Snapshot:
+    elders = tuple(plan.Elder(r["id"], tuple(r["phones"] or ()), r["lat"], r["lon"], r["path"])
+                   for r in await conn.fetch(
+        "SELECT e.id, e.phones, e.lat, e.lon, r.path FROM elders e JOIN regions r"
+        " ON r.code = e.region_code WHERE e.status = 'active' ORDER BY e.id"))
+    devices = tuple(plan.Device(r["serial"], r["kind"], r["elder_id"], r["secret"],
+                                None if r["geofence_lat"] is None else
+                                (r["geofence_lat"], r["geofence_lon"], r["geofence_radius_m"]))
+                    for r in await conn.fetch(
+        "SELECT serial, kind, elder_id, secret, geofence_lat, geofence_lon, geofence_radius_m"
+        " FROM devices WHERE status = 'active' AND elder_id IS NOT NULL ORDER BY serial"))
+    ops = tuple(plan.Login(r["username"], r["path"]) for r in await conn.fetch(
+        "SELECT u.username, r.path FROM users u JOIN regions r ON r.code = u.region_code"
+        " WHERE u.role = 'operator' AND u.active ORDER BY length(r.path), u.id LIMIT $1",
+        operators))
+    staff_rows = await conn.fetch(
+        "SELECT u.username, r.path, s.id, s.home_lat, s.home_lon FROM staff s"
+        " JOIN users u ON u.id = s.user_id JOIN providers p ON p.id = s.provider_id"
+        " JOIN regions r ON r.code = p.region_code WHERE s.active AND u.active"
+        " AND u.role = 'provider_staff' ORDER BY s.id LIMIT $1", staff)
+    people = tuple(plan.Login(r["username"], r["path"], r["id"],
+                              None if r["home_lat"] is None else (r["home_lat"], r["home_lon"]))
+                   for r in staff_rows)
+    items = tuple(r["code"] for r in await conn.fetch(
+        "SELECT DISTINCT i.code FROM service_items i JOIN staff_skills k"
+        " ON k.skill_code = i.skill_code WHERE i.active AND k.staff_id = ANY($1::bigint[])"
+        " ORDER BY i.code", [p.staff_id for p in people]))
+    return plan.Snapshot(elders, devices, ops, people, items)
+
+
+async def integrity(conn: asyncpg.Connection, stats: act.Stats) -> dict[str, Any]:
+    calls = await conn.fetch("SELECT external_id, state FROM calls WHERE id = ANY($1::bigint[])",
+                             list(stats.calls.values()))
+    alarms = await conn.fetch("SELECT id, state FROM alarms WHERE id = ANY($1::bigint[])",
+                              sorted(stats.alarms))
+    orders = await conn.fetch("SELECT id, state FROM orders WHERE id = ANY($1::bigint[])",
+                              sorted(stats.orders))
+    unfinished: list[str] = []
+    unfinished += [f"call {r['external_id']} {r['state']}" for r in calls
+                   if r["state"] not in ("ended", "abandoned")]
+    unfinished += [f"alarm {r['id']} {r['state']}" for r in alarms if r["state"] != "closed"]
+    order_states: dict[str, int] = {}
+    for r in orders:
+        order_states[r["state"]] = order_states.get(r["state"], 0) + 1
+        ok = r["state"] in DONE_ORDERS + ACCOUNTED_ORDERS or (
+            r["id"] in stats.no_shows and r["state"] in ("accepted", "en_route"))
+        if not ok:
+            unfinished.append(f"order {r['id']} {r['state']}")
+    return {"calls": len(calls), "calls_missing": len(stats.calls) - len(calls),
+            "alarms": len(alarms), "orders": len(orders), "order_states": order_states,
+            "unfinished": unfinished}
+
+
+async def simulate(*, base_url: str, database_url: str, cti_token: str, seed: int = 12349,
+                   speed: float = 60.0, duration_s: float = 60.0, rates: plan.Rates | None = None,
+                   operators: int = 4, staff: int = 20, password: str = "anxin12349",
+                   drain_s: float = 30.0, quiet: bool = False) -> dict[str, Any]:
+    """One run; returns {wall_s, calls, alarms, orders, unfinished, ok, ...}."""
+    rates = rates or plan.Rates()
+    started = time.monotonic()
+    conn = await asyncpg.connect(database_url)
+    try:
+        created = await setup_staff_logins(conn, staff, password)
+        snapshot = await load_snapshot(conn, operators, staff)
+    finally:
+        await conn.close()
+    run_id = f"sim-{seed}-{uuid.uuid4().hex[:6]}"
+    schedule = plan.build(seed, snapshot, rates, speed, duration_s, run_id)
+    stats = act.Stats()
+    timeout = aiohttp.ClientTimeout(total=30)
+    connector = aiohttp.TCPConnector(limit=200)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector,
+                                     cookie_jar=aiohttp.DummyCookieJar()) as session:
+        def http() -> act.Http:
+            return act.Http(base_url, session, stats)
+        colleagues: set[int] = set()
+        ops = {o.username: act.Operator(http(), o, password, seed, speed, colleagues=colleagues)
+               for o in snapshot.operators}
+        people = [act.Staff(http(), s, password, seed, speed, decline_share=rates.decline_share,
+                            no_show_share=rates.no_show_share) for s in snapshot.staff]
+        await asyncio.gather(*(o.start() for o in ops.values()), *(p.start() for p in people))
+        devices = act.Devices(http(), {d.serial: d for d in snapshot.devices})
+        cti = act.Cti(http(), cti_token, ops)
+        t0 = time.monotonic()
+        pending: set[asyncio.Task[None]] = set()
+        for a in schedule.actions:
+            delay = a.at - (time.monotonic() - t0)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(devices.send(a) if a.kind == "device" else cti.run(a))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        await asyncio.sleep(max(0.0, duration_s - (time.monotonic() - t0)))
+        if pending:
+            await asyncio.gather(*list(pending), return_exceptions=True)
+        deadline = time.monotonic() + drain_s
+        conn = await asyncpg.connect(database_url)
+        try:
+            while True:
+                check = await integrity(conn, stats)
+                if not check["unfinished"] or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.25)
+            await asyncio.gather(*(o.stop() for o in ops.values()),
+                                 *(p.stop() for p in people))
+            check = await integrity(conn, stats)
+        finally:
+            await conn.close()
+    problems = stats.problems
+    result = {
+        "run_id": run_id, "seed": seed, "speed": speed, "wall_s": round(time.monotonic() - started,
+                                                                         2),
+        "city_s": round(duration_s * speed), "planned": schedule.counts,
+        "staff_logins_created": created, "operators": len(ops), "staff": len(people),
+        **check, "declines": stats.declines, "accepted": stats.accepted,
+        "completed_visits": stats.completed, "no_shows": len(stats.no_shows),
+        "alarms_handled": stats.handled_alarms, "server_errors": stats.server_errors(),
+        "problems": problems[:50], "requests": sum(stats.statuses.values()),
+    }
+    result["ok"] = (not check["unfinished"] and not result["server_errors"]
+                    and not check["calls_missing"])
+    if not quiet:
+        print(summary(result))
+    return result
+
+
+def summary(r: dict[str, Any]) -> str:
+    lines = [
+        f"模拟 (simulation) {r['run_id']}: {r['wall_s']} s wall, {r['city_s']} s of city time "
+        f"at ×{r['speed']}",
+        f"  planned: {json.dumps(r['planned'])}",
+        f"  calls {r['calls']}, alarms {r['alarms']} (handled {r['alarms_handled']}), orders "
+        f"{r['orders']} {json.dumps(r['order_states'])}",
+        f"  offers: accepted {r['accepted']}, declined {r['declines']}, no-shows "
+        f"{r['no_shows']}, visits completed {r['completed_visits']}",
+        f"  requests {r['requests']}, 5xx {r['server_errors']}, problems {len(r['problems'])}",
+        f"  unfinished {len(r['unfinished'])}: {r['unfinished'][:10]}",
+        "  完整性检查通过 (integrity check passed)" if r["ok"] else
+        "  完整性检查失败 (integrity check FAILED)",
+    ]
+    lines += [f"  ! {p}" for p in r["problems"][:10]]
+    return "\n".join(lines)
+
+
+def add_simulate_parser(sub: Any) -> None:
+    p = sub.add_parser("simulate", help="load generator: the city's devices, calls, operators "
+                                        "and provider staff as network clients")
+    p.add_argument("--base-url", default=None,
+                   help="server to drive (default http://ANXIN_HOST:ANXIN_PORT)")
+    p.add_argument("--seed", type=int, default=12349)
+    p.add_argument("--speed", type=float, default=60.0,
+                   help="time compression: 60 = an hour of the city per minute")
+    p.add_argument("--duration", type=float, default=60.0, help="wall-clock seconds")
+    p.add_argument("--calls-per-day", type=float, default=3500.0)
+    p.add_argument("--alarm-share", type=float, default=0.05)
+    p.add_argument("--bracelets", type=int, default=None,
+                   help="simulated bracelets (default: those in the database)")
+    p.add_argument("--operators", type=int, default=4)
+    p.add_argument("--staff", type=int, default=20)
+    p.add_argument("--decline-share", type=float, default=0.10)
+    p.add_argument("--no-show-share", type=float, default=0.03)
+    p.add_argument("--password", default="anxin12349", help="the simulated users' password")
+    p.add_argument("--drain", type=float, default=60.0,
+                   help="seconds to wait after the run for work to finish")
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    rates = plan.Rates(calls_per_day=args.calls_per_day, alarm_share=args.alarm_share,
+                       bracelets=args.bracelets, decline_share=args.decline_share,
+                       no_show_share=args.no_show_share)
+    if not settings.cti_token:
+        print("需要 ANXIN_CTI_TOKEN (set ANXIN_CTI_TOKEN, as the server has it)")
+        return 2
+    result = asyncio.run(simulate(
+        base_url=args.base_url or f"http://{settings.host}:{settings.port}",
+        database_url=settings.database_url, cti_token=settings.cti_token, seed=args.seed,
+        speed=args.speed, duration_s=args.duration, rates=rates, operators=args.operators,
+        staff=args.staff, password=args.password, drain_s=args.drain))
+    return 0 if result["ok"] else 1
