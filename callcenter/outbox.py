@@ -76,14 +76,20 @@ def _text(payload: Any) -> str:
 
 
 async def relay_once(db: asyncpg.Pool, r: aioredis.Redis, s: Settings,
-                     topic: str = LIVE_STREAM) -> int:
-    """Publish one batch of the topic's unsent rows; returns how many were marked sent."""
+                     topic: str = LIVE_STREAM) -> int | None:
+    """Publish one batch of the topic's unsent rows; returns how many were marked sent, or None
+    when another process's relay is publishing this topic right now. One relay at a time per
+    topic (an advisory lock): with two, each could publish a later batch while the other still
+    held an earlier one, and the stream would be out of commit order."""
     # one cheap look first: every insert wakes every relay, most wake-ups find nothing of theirs
     if not await db.fetchval("SELECT EXISTS (SELECT 1 FROM outbox WHERE sent_at IS NULL"
                              " AND topic = $1)", topic):
         return 0
     script = r.register_script(_PUBLISH_ONCE)
     async with db.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))",
+                                   f"anxin-outbox-relay:{topic}"):
+            return None
         rows = await conn.fetch(
             "SELECT o.id, o.kind, o.region_code, o.payload, coalesce(r.path, '') AS path"
             " FROM outbox o LEFT JOIN regions r ON r.code = o.region_code"
@@ -118,9 +124,14 @@ async def relay_until_empty(db: asyncpg.Pool, r: aioredis.Redis, s: Settings,
                             topic: str = LIVE_STREAM) -> int:
     """Drain the topic's outbox rows (burst mode, for tests and for start-up)."""
     total = 0
-    while n := await relay_once(db, r, s, topic):
+    while True:
+        n = await relay_once(db, r, s, topic)
+        if n is None:  # another relay holds the topic: it publishes; look again shortly
+            await asyncio.sleep(0.005)
+            continue
+        if n == 0:
+            return total
         total += n
-    return total
 
 
 async def _relay_loop(app: web.Application, wake: asyncio.Event, halt: asyncio.Event) -> None:
