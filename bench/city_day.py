@@ -1,0 +1,212 @@
+"""A city day (SPEC §7-8): the simulator replays a Weihai day — ~3,500 calls, the alarms, the
+orders, the bracelets' heartbeats and locations — compressed to minutes, against real processes:
+two `callcenter serve` and two `callcenter worker` on a scratch database seeded with the demo
+city. Prints the wall time, each process's peak CPU and memory (RSS), and checks that every
+call, alarm and order reached its final state (exit status 1 if not; speed is not asserted).
+
+    .venv/bin/python bench/city_day.py                 # the whole day in about 5 minutes
+    .venv/bin/python bench/city_day.py --quick         # two city hours in about 30 s
+    .venv/bin/python bench/city_day.py --json var/city_day.json
+
+Uses DATABASE_URL's server (default postgresql://postgres@127.0.0.1:5432/test) for a scratch
+database and REDIS_URL (default redis://127.0.0.1:6379/0) under a unique key prefix; both are
+removed at the end, also after a failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import psutil
+import redis.asyncio as aioredis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import with_database  # noqa: E402
+from callcenter.embedded import free_port  # noqa: E402
+from callcenter.migrate import migrate  # noqa: E402
+from callcenter.seed import seed_city  # noqa: E402
+from callcenter.sim_plan import Rates  # noqa: E402
+from callcenter.sim_run import simulate  # noqa: E402
+
+DAY_S = 86400
+TOKEN = "bench-city-day-token"
+
+
+class Sampler:
+    """Peak RSS (MB) and CPU (cores, over 1 s windows) of each named process, sampled."""
+
+    def __init__(self, procs: dict[str, int]) -> None:
+        self.procs = {name: psutil.Process(pid) for name, pid in procs.items()}
+        self.peak_rss_mb = dict.fromkeys(self.procs, 0.0)
+        self.peak_cpu = dict.fromkeys(self.procs, 0.0)
+        self.last: dict[str, tuple[float, float]] = {}
+
+    def sample(self) -> None:
+        now = time.monotonic()
+        for name, p in self.procs.items():
+            try:
+                rss = p.memory_info().rss / 2**20
+                cpu = sum(p.cpu_times()[:2])
+            except psutil.Error:
+                continue
+            self.peak_rss_mb[name] = max(self.peak_rss_mb[name], rss)
+            if name in self.last:
+                t0, c0 = self.last[name]
+                if now - t0 >= 1.0:
+                    self.peak_cpu[name] = max(self.peak_cpu[name], (cpu - c0) / (now - t0))
+                    self.last[name] = (now, cpu)
+            else:
+                self.last[name] = (now, cpu)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.sample()
+            await asyncio.sleep(0.25)
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "callcenter", *cmd], env=env, cwd=ROOT,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+async def wait_healthy(base: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(base + "/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{base} did not become healthy")
+            await asyncio.sleep(0.3)
+
+
+async def bench(args: argparse.Namespace) -> int:
+    admin_url = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    name = f"anxin_bench_day_{os.getpid()}"
+    prefix = f"anxin-bench:{uuid.uuid4().hex[:10]}:"
+    db_url = with_database(admin_url, name)
+    logs = ROOT / "bench" / "out" / "city_day"
+    logs.mkdir(parents=True, exist_ok=True)
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    status = 1
+    try:
+        conn = await asyncpg.connect(db_url)
+        started = time.monotonic()
+        await migrate(conn)
+        await seed_city(conn, elders=args.elders, seed=args.seed, demo_password="anxin12349")
+        await conn.close()
+        print(f"seeded {args.elders} elders in {time.monotonic() - started:.1f} s", flush=True)
+        env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url,
+               "ANXIN_REDIS_PREFIX": prefix, "ANXIN_SECRET_KEY": "b" * 40,
+               "ANXIN_CTI_TOKEN": TOKEN, "ANXIN_LOG_LEVEL": "WARNING"}
+        ports = [free_port() for _ in range(args.web)]
+        for i, port in enumerate(ports):
+            procs[f"web{i}"] = start(["serve"], {**env, "ANXIN_PORT": str(port)},
+                                     logs / f"web{i}.log")
+        for i in range(args.workers):
+            procs[f"worker{i}"] = start(["worker", "--name", f"day{i}"], env,
+                                        logs / f"worker{i}.log")
+        bases = [f"http://127.0.0.1:{port}" for port in ports]
+        for base in bases:
+            await wait_healthy(base)
+        sampler = Sampler({**{n: p.pid for n, p in procs.items()}, "simulator": os.getpid()})
+        stop = asyncio.Event()
+        sampling = asyncio.create_task(sampler.run(stop))
+        city_s = args.city_hours * 3600
+        speed = city_s / args.minutes / 60
+        print(f"simulating {args.city_hours:g} city hours at ×{speed:.0f} "
+              f"({args.minutes:g} min), {args.calls_per_day:g} calls a day", flush=True)
+        result = await simulate(
+            base_url=bases[0], database_url=db_url, cti_token=TOKEN, seed=args.seed,
+            speed=speed, duration_s=args.minutes * 60,
+            rates=Rates(calls_per_day=args.calls_per_day, bracelets=args.bracelets),
+            operators=args.operators, staff=args.staff, drain_s=args.drain)
+        stop.set()
+        await sampling
+        out = {"wall_s": result["wall_s"], "city_s": result.get("city_s"),
+               "speed": round(speed, 1), "calls": result["calls"], "alarms": result["alarms"],
+               "orders": result["orders"], "unfinished": len(result["unfinished"]),
+               "server_errors": result["server_errors"], "ok": result["ok"],
+               "peak_rss_mb": round(max(sampler.peak_rss_mb.values()), 1),
+               "processes": {n: {"peak_rss_mb": round(sampler.peak_rss_mb[n], 1),
+                                 "peak_cpu_cores": round(sampler.peak_cpu[n], 2)}
+                             for n in sampler.procs},
+               "order_states": result.get("order_states"), "elders": args.elders}
+        print("\nprocess      peak RSS MB  peak CPU (cores, 1 s windows)")
+        for n, figures in out["processes"].items():
+            print(f"{n:<12} {figures['peak_rss_mb']:>11.1f}  {figures['peak_cpu_cores']:>5.2f}")
+        print(f"\ncity day: {out['wall_s']} s wall, calls {out['calls']}, alarms {out['alarms']}, "
+              f"orders {out['orders']}, unfinished {out['unfinished']}, 5xx "
+              f"{out['server_errors']}: {'ok' if out['ok'] else 'INTEGRITY CHECK FAILED'}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=2, default=str))
+            print(f"results written to {args.json}")
+        status = 0 if result["ok"] else 1
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+        r = aioredis.from_url(redis_url)
+        keys = [k async for k in r.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await r.delete(*keys)
+        await r.aclose()
+        print(f"cleaned up: dropped {name}, deleted {len(keys)} Redis keys")
+    return status
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--elders", type=int, default=20000)
+    parser.add_argument("--city-hours", type=float, default=24.0, help="how much of a day")
+    parser.add_argument("--minutes", type=float, default=5.0, help="wall minutes for it")
+    parser.add_argument("--calls-per-day", type=float, default=3500.0)
+    parser.add_argument("--bracelets", type=int, default=None,
+                        help="simulated bracelets (default: the seeded ones)")
+    parser.add_argument("--operators", type=int, default=8)
+    parser.add_argument("--staff", type=int, default=60)
+    parser.add_argument("--web", type=int, default=2, help="web processes")
+    parser.add_argument("--workers", type=int, default=2, help="dispatch worker processes")
+    parser.add_argument("--drain", type=float, default=90.0)
+    parser.add_argument("--seed", type=int, default=12349)
+    parser.add_argument("--quick", action="store_true",
+                        help="2,000 elders, two city hours in half a minute")
+    parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    args = parser.parse_args()
+    if args.quick:
+        args.elders, args.city_hours, args.minutes = 2000, 2.0, 0.5
+        args.operators, args.staff, args.drain = 4, 20, 45.0
+    try:
+        sys.exit(asyncio.run(bench(args)))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
