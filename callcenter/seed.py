@@ -187,6 +187,9 @@ async def seed_city(conn: asyncpg.Connection, *, elders: int = 2000, seed: int =
                 f"(SELECT max(id) FROM {table}))")
         await conn.execute("ANALYZE regions, providers, staff, users, elders, elder_contacts, "
                            "devices")
+        # a bulk load leaves the phone index's new entries in its pending list, which every
+        # screen-pop lookup would read end to end until autovacuum gets round to it
+        await conn.execute("SELECT gin_clean_pending_list('elders_phones_idx')")
     finished = time.perf_counter()
     report = SeedReport(**counts, seconds=round(finished - started, 3),
                         generate_seconds=round(generated - started, 3),
