@@ -35,7 +35,6 @@ import pstats
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -48,13 +47,13 @@ from typing import Any
 import aiohttp
 import asyncpg
 import psutil
-import redis.asyncio as aioredis
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fmt, pct, with_database  # noqa: E402
+from bench.common import drop_scratch, fmt, pct, with_database  # noqa: E402
+from bench.procs import Proc, start, stop_all, wait_healthy  # noqa: E402
 from callcenter.device_events import sign  # noqa: E402
 from callcenter.embedded import free_port  # noqa: E402
 from callcenter.migrate import migrate  # noqa: E402
@@ -249,50 +248,6 @@ async def console(http: aiohttp.ClientSession, base: str, cookie: str, stats: Co
 
 
 # ----------------------------------------------------------------------------- processes
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    base: str
-    log: Path
-
-
-def start(name: str, argv: list[str], env: dict[str, str], port: int, logdir: Path) -> Proc:
-    log = logdir / f"{name}.log"
-    with log.open("wb") as out:
-        popen = subprocess.Popen(argv, env={**env, "ANXIN_PORT": str(port)}, cwd=ROOT,
-                                 stdout=out, stderr=subprocess.STDOUT)
-    return Proc(name, popen, f"http://127.0.0.1:{port}", log)
-
-
-async def wait_healthy(http: aiohttp.ClientSession, p: Proc, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if p.popen.poll() is not None:
-            raise SystemExit(f"{p.name} exited:\n{p.log.read_text(errors='replace')}")
-        try:
-            async with http.get(p.base + "/healthz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{p.name} did not come up:\n{p.log.read_text(errors='replace')}")
-        await asyncio.sleep(0.1)
-
-
-def stop_all(procs: list[Proc]) -> None:
-    for p in procs:
-        if p.popen.poll() is None:
-            p.popen.send_signal(signal.SIGINT)
-    for p in procs:
-        try:
-            p.popen.wait(30)
-        except subprocess.TimeoutExpired:
-            p.popen.kill()
-            p.popen.wait()
-
-
 class CpuMeter:
     """CPU seconds used per process group between two samples (psutil)."""
 
@@ -691,13 +646,7 @@ async def bench(args: argparse.Namespace) -> int:
             print_profile(profile, args.profile_top)
         if db is not None:
             await db.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-        r = aioredis.from_url(redis_url)
-        keys = [k async for k in r.scan_iter(match=prefix + "*", count=1000)]
-        if keys:
-            await r.delete(*keys)
-        await r.aclose()
+        await drop_scratch(admin, name, redis_url, prefix)
     return status
 
 

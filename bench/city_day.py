@@ -28,12 +28,11 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import psutil
-import redis.asyncio as aioredis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import with_database  # noqa: E402
+from bench.common import drop_scratch, with_database  # noqa: E402
 from callcenter.embedded import free_port  # noqa: E402
 from callcenter.migrate import migrate  # noqa: E402
 from callcenter.seed import seed_city  # noqa: E402
@@ -170,14 +169,8 @@ async def bench(args: argparse.Namespace) -> int:
                 p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-        r = aioredis.from_url(redis_url)
-        keys = [k async for k in r.scan_iter(match=prefix + "*", count=1000)]
-        if keys:
-            await r.delete(*keys)
-        await r.aclose()
-        print(f"cleaned up: dropped {name}, deleted {len(keys)} Redis keys")
+        keys = await drop_scratch(admin, name, redis_url, prefix)
+        print(f"cleaned up: dropped {name}, deleted {keys} Redis keys")
     return status
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -22,3 +23,18 @@ def pct(values: list[float], q: float) -> float:
 def fmt(x: float, digits: int = 1) -> str:
     """1,234.5, or a dash for NaN."""
     return "—" if x != x else f"{x:,.{digits}f}"
+
+
+async def drop_scratch(admin: Any, name: str, redis_url: str, prefix: str) -> int:
+    """Drop the scratch database (then close the admin connection) and delete the run's Redis
+    keys; returns how many keys there were."""
+    import redis.asyncio as aioredis
+
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+    r = aioredis.from_url(redis_url)
+    keys = [k async for k in r.scan_iter(match=prefix + "*", count=1000)]
+    if keys:
+        await r.delete(*keys)
+    await r.aclose()
+    return len(keys)

@@ -39,7 +39,6 @@ import os
 import pstats
 import resource
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,13 +50,13 @@ from typing import Any
 import aiohttp
 import asyncpg
 import psutil
-import redis.asyncio as aioredis
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fmt, pct, with_database  # noqa: E402
+from bench.common import drop_scratch, fmt, pct, with_database  # noqa: E402
+from bench.procs import Proc, start, stop_all, wait_healthy  # noqa: E402
 from callcenter import outbox  # noqa: E402
 from callcenter.embedded import free_port  # noqa: E402
 from callcenter.migrate import migrate  # noqa: E402
@@ -279,49 +278,6 @@ class Clients:
 
 
 # ----------------------------------------------------------------------------- processes
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    base: str
-    log: Path
-
-
-def start(name: str, argv: list[str], env: dict[str, str], port: int, logdir: Path) -> Proc:
-    log = logdir / f"{name}.log"
-    with log.open("ab") as out:
-        popen = subprocess.Popen(argv, env={**env, "ANXIN_PORT": str(port)}, cwd=ROOT,
-                                 stdout=out, stderr=subprocess.STDOUT,
-                                 preexec_fn=raise_nofile)
-    return Proc(name, popen, f"http://127.0.0.1:{port}", log)
-
-
-async def wait_healthy(http: aiohttp.ClientSession, p: Proc, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if p.popen.poll() is not None:
-            raise SystemExit(f"{p.name} exited:\n{p.log.read_text(errors='replace')}")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(p.base + "/healthz") as resp:
-                if resp.status == 200:
-                    return
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{p.name} did not come up:\n{p.log.read_text(errors='replace')}")
-        await asyncio.sleep(0.1)
-
-
-def stop_all(procs: list[Proc]) -> None:
-    for p in procs:
-        if p.popen.poll() is None:
-            p.popen.send_signal(signal.SIGINT)
-    for p in procs:
-        try:
-            p.popen.wait(30)
-        except subprocess.TimeoutExpired:
-            p.popen.kill()
-            p.popen.wait()
-
-
 def rss(pids: list[int]) -> list[int]:
     return [psutil.Process(pid).memory_info().rss for pid in pids]
 
@@ -400,7 +356,8 @@ async def measure_ours(n: int, args: argparse.Namespace, env: dict[str, str], lo
             if k == 0 and profile is not None:
                 argv = [sys.executable, "-m", "cProfile", "-o", str(profile),
                         "-m", "callcenter", "serve"]
-            procs.append(start(f"web{k}-n{n}", argv, env, free_port(), logdir))
+            procs.append(start(f"web{k}-n{n}", argv, env, free_port(), logdir,
+                                 preexec=raise_nofile))
         await asyncio.gather(*(wait_healthy(http, p) for p in procs))
         async with http.post(procs[0].base + "/api/v1/auth/login", json={
                 "username": "operator", "password": DEMO_PASSWORD}) as resp:
@@ -440,7 +397,7 @@ async def measure_baseline(n: int, args: argparse.Namespace, env: dict[str, str]
     side = Side()
     port = free_port()
     proc = start(f"baseline-n{n}", [sys.executable, __file__, "--baseline-server", str(port)],
-                 env, port, logdir)
+                 env, port, logdir, preexec=raise_nofile)
     clients: Clients | None = None
     try:
         await wait_healthy(http, proc)
@@ -561,14 +518,8 @@ async def bench(args: argparse.Namespace) -> int:
     finally:
         if db is not None:
             await db.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-        r = aioredis.from_url(redis_url)
-        keys = [k async for k in r.scan_iter(match=prefix + "*", count=1000)]
-        if keys:
-            await r.delete(*keys)
-        await r.aclose()
-        print(f"cleaned up: dropped {name}, deleted {len(keys)} Redis keys", flush=True)
+        keys = await drop_scratch(admin, name, redis_url, prefix)
+        print(f"cleaned up: dropped {name}, deleted {keys} Redis keys", flush=True)
 
     # the integrity check: every console got every event (a console that never connected
     # counts every event as missed); duplicates and reordering are reported, not failed on

@@ -48,13 +48,12 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import redis.asyncio as aioredis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.alarm_ingest import Proc, start, stop_all, wait_healthy  # noqa: E402
-from bench.common import fmt, pct, with_database  # noqa: E402
+from bench.common import drop_scratch, fmt, pct, with_database  # noqa: E402
+from bench.procs import Proc, start, stop_all, wait_healthy  # noqa: E402
 from callcenter.cti import _POP, MAX_CANDIDATES  # noqa: E402
 from callcenter.embedded import free_port  # noqa: E402
 from callcenter.migrate import migrate  # noqa: E402
@@ -366,16 +365,10 @@ async def bench(args: argparse.Namespace) -> None:
             print_profile(profile, args.profile_top)
         if db is not None:
             await db.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-        r = aioredis.from_url(redis_url)
-        keys = [k async for k in r.scan_iter(match=prefix + "*", count=1000)]
-        if keys:
-            await r.delete(*keys)
-        await r.aclose()
+        keys = await drop_scratch(admin, name, redis_url, prefix)
         if not keep_logs:
             shutil.rmtree(logdir, ignore_errors=True)
-        print(f"cleaned up: dropped {name}, deleted {len(keys)} Redis keys under {prefix}")
+        print(f"cleaned up: dropped {name}, deleted {keys} Redis keys under {prefix}")
 
 
 def print_profile(path: Path, top: int) -> None:

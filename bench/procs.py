@@ -1,0 +1,60 @@
+"""Server processes of the benchmarks: start `python -m callcenter …` on a port with its log
+file, wait until /healthz answers, and stop them all (SIGINT, then kill)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+
+def start(name: str, argv: list[str], env: dict[str, str], port: int, logdir: Path,
+          preexec: Callable[[], None] | None = None) -> Proc:
+    log = logdir / f"{name}.log"
+    with log.open("ab") as out:
+        popen = subprocess.Popen(argv, env={**env, "ANXIN_PORT": str(port)}, cwd=ROOT,
+                                 stdout=out, stderr=subprocess.STDOUT, preexec_fn=preexec)
+    return Proc(name, popen, f"http://127.0.0.1:{port}", log)
+
+
+async def wait_healthy(http: aiohttp.ClientSession, p: Proc, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if p.popen.poll() is not None:
+            raise SystemExit(f"{p.name} exited:\n{p.log.read_text(errors='replace')}")
+        with contextlib.suppress(aiohttp.ClientError):
+            async with http.get(p.base + "/healthz") as resp:
+                if resp.status == 200:
+                    return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{p.name} did not come up:\n{p.log.read_text(errors='replace')}")
+        await asyncio.sleep(0.1)
+
+
+def stop_all(procs: list[Proc]) -> None:
+    for p in procs:
+        if p.popen.poll() is None:
+            p.popen.send_signal(signal.SIGINT)
+    for p in procs:
+        try:
+            p.popen.wait(30)
+        except subprocess.TimeoutExpired:
+            p.popen.kill()
+            p.popen.wait()
