@@ -31,7 +31,6 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
-import pstats
 import random
 import re
 import shutil
@@ -53,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import drop_scratch, fmt, pct, with_database  # noqa: E402
-from bench.procs import Proc, start, stop_all, wait_healthy  # noqa: E402
+from bench.procs import Proc, print_profile, start, stop_all, wait_healthy  # noqa: E402
 from callcenter.device_events import sign  # noqa: E402
 from callcenter.embedded import free_port  # noqa: E402
 from callcenter.migrate import migrate  # noqa: E402
@@ -492,19 +491,6 @@ def print_py_spy(path: Path, top: int) -> None:
     print(f"time under callcenter functions (inclusive), top {top}:")
     for frame, n in sorted(under.items(), key=lambda kv: -kv[1])[:top]:
         print(f"  {100 * n / total:5.1f}%  {frame}")
-
-
-def print_profile(path: Path, top: int) -> None:
-    if not path.exists():
-        print(f"(no profile written at {path})")
-        return
-    stats = pstats.Stats(str(path))
-    stats.strip_dirs().sort_stats("tottime")
-    print(f"\ncProfile of web process 0 (top {top} by own time):")
-    stats.print_stats(top)
-    stats.sort_stats("cumulative")
-    print(f"\ncProfile of web process 0 (top {top} by cumulative time, callcenter only):")
-    stats.print_stats("callcenter", top)
 
 
 # ----------------------------------------------------------------------------- main

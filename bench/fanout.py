@@ -36,7 +36,6 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import pstats
 import resource
 import signal
 import sys
@@ -56,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import drop_scratch, fmt, pct, with_database  # noqa: E402
-from bench.procs import Proc, start, stop_all, wait_healthy  # noqa: E402
+from bench.procs import Proc, print_profile, start, stop_all, wait_healthy  # noqa: E402
 from callcenter import outbox  # noqa: E402
 from callcenter.embedded import free_port  # noqa: E402
 from callcenter.migrate import migrate  # noqa: E402
@@ -463,19 +462,6 @@ def print_table(rows: list[tuple[int, Side, Side]], args: argparse.Namespace) ->
         print(f"  {n:,}: " + "; ".join(extra))
 
 
-def print_profile(path: Path, top: int) -> None:
-    if not path.exists():
-        print(f"(no profile written at {path})")
-        return
-    stats = pstats.Stats(str(path))
-    stats.strip_dirs().sort_stats("tottime")
-    print(f"\ncProfile of web process 0 at the largest size (top {top} by own time):")
-    stats.print_stats(top)
-    stats.sort_stats("cumulative")
-    print(f"cProfile of web process 0 (top {top} by cumulative time):")
-    stats.print_stats(top)
-
-
 # ----------------------------------------------------------------------------- main
 async def bench(args: argparse.Namespace) -> int:
     admin_url = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
@@ -514,7 +500,7 @@ async def bench(args: argparse.Namespace) -> int:
                 rows.append((n, ours, base))
         print_table(rows, args)
         if profile is not None:
-            print_profile(profile, args.profile_top)
+            print_profile(profile, args.profile_top, "web process 0 at the largest size")
     finally:
         if db is not None:
             await db.close()

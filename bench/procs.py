@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import pstats
 import signal
 import subprocess
 import time
@@ -58,3 +59,16 @@ def stop_all(procs: list[Proc]) -> None:
         except subprocess.TimeoutExpired:
             p.popen.kill()
             p.popen.wait()
+
+
+def print_profile(path: Path, top: int, who: str = "web process 0") -> None:
+    """Own time, then inclusive time under the project's functions (no strip_dirs: the
+    directory is what the filter matches; for coroutines, time while running, not awaiting)."""
+    if not path.exists():
+        print(f"(no profile written at {path})")
+        return
+    stats = pstats.Stats(str(path))
+    print(f"\ncProfile of {who} (top {top} by own time):")
+    stats.sort_stats("tottime").print_stats(top)
+    print(f"cProfile of {who} (top {top} by cumulative time, project code only):")
+    stats.sort_stats("cumulative").print_stats(f"{ROOT}/(callcenter|dispatch)/", top)

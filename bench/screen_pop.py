@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import json
 import os
-import pstats
 import random
 import shutil
 import sys
@@ -53,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import drop_scratch, fmt, pct, with_database  # noqa: E402
-from bench.procs import Proc, start, stop_all, wait_healthy  # noqa: E402
+from bench.procs import Proc, print_profile, start, stop_all, wait_healthy  # noqa: E402
 from callcenter.cti import _POP, MAX_CANDIDATES  # noqa: E402
 from callcenter.embedded import free_port  # noqa: E402
 from callcenter.migrate import migrate  # noqa: E402
@@ -362,26 +361,13 @@ async def bench(args: argparse.Namespace) -> None:
                 print(f"!! {p.name}: {text.count('Traceback')} traceback(s) in {p.log}; first:\n"
                       + text[text.find("Traceback"):][:1500])
         if args.profile:
-            print_profile(profile, args.profile_top)
+            print_profile(profile, args.profile_top, "the web process")
         if db is not None:
             await db.close()
         keys = await drop_scratch(admin, name, redis_url, prefix)
         if not keep_logs:
             shutil.rmtree(logdir, ignore_errors=True)
         print(f"cleaned up: dropped {name}, deleted {keys} Redis keys under {prefix}")
-
-
-def print_profile(path: Path, top: int) -> None:
-    """Own time, then inclusive time under the project's functions (no strip_dirs: the
-    directory is what the filter matches; for coroutines, time while running, not awaiting)."""
-    if not path.exists():
-        print(f"(no profile written at {path})")
-        return
-    stats = pstats.Stats(str(path))
-    print(f"\ncProfile of the web process (top {top} by own time):")
-    stats.sort_stats("tottime").print_stats(top)
-    print(f"cProfile of the web process (top {top} by cumulative time, project code only):")
-    stats.sort_stats("cumulative").print_stats(str(ROOT / "callcenter"), top)
 
 
 def print_report(args: argparse.Namespace, runs: list[Run], bare: list[float],
