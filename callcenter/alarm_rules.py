@@ -49,13 +49,26 @@ class Decision:
     outside_geofence: bool
 
 
+def fence_state(fence: Geofence | None, position: tuple[float, float] | None) -> bool | None:
+    """Whether a position is outside the fence; None when there is no fence or no position (the
+    device's last known state stands)."""
+    if fence is None or position is None:
+        return None
+    return not fence.contains(*position)
+
+
+def may_raise(event_type: str, outside_now: bool | None) -> bool:
+    """Whether the event could raise an alarm, whatever the device's state before it: only such
+    events need the device's state read under a lock before the decision."""
+    return event_type in RAISES_DIRECTLY or (event_type == "location" and outside_now is True)
+
+
 def decide(event_type: str, *, fence: Geofence | None, was_outside: bool,
            position: tuple[float, float] | None) -> Decision:
     """Raise an alarm for an emergency type; for a position, raise `wander` on leaving the fence
     (once per excursion: only the crossing from inside to outside raises)."""
-    outside = was_outside
-    if fence is not None and position is not None:
-        outside = not fence.contains(*position)
+    now_outside = fence_state(fence, position)
+    outside = was_outside if now_outside is None else now_outside
     if event_type in RAISES_DIRECTLY:
         return Decision(event_type, outside)
     if event_type == "location" and outside and not was_outside:

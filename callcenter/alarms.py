@@ -104,14 +104,43 @@ async def _announce(conn: asyncpg.Connection, kind: str, alarm_id: int, now: dt.
     await outbox.add(conn, kind, data["region_code"], {"alarm": data})
 
 
-_CHOOSE_OPERATOR = """
-SELECT p.user_id FROM operator_presence p
-JOIN users u ON u.id = p.user_id JOIN regions r ON r.code = u.region_code
-WHERE u.role = 'operator' AND u.active AND p.on_duty AND p.available
-  AND 'emergency' = ANY (u.skills) AND ($1 = r.path OR $1 LIKE r.path || '.%')
-ORDER BY length(r.path) DESC, p.last_offered_at NULLS FIRST, p.user_id
-LIMIT 1 FOR UPDATE OF p SKIP LOCKED
-"""
+# One statement raises an alarm and offers it (SPEC §5.1): the most local free operator with the
+# emergency skill (locked and skipped, so two alarms never pick one operator at once), else the
+# whole region at once; the alarm row, its three event rows (received → queued → offered) and the
+# card come back together. $12/$13: the next escalation for an operator's offer / a region's.
+_RAISE_SQL = """
+WITH op AS (
+    SELECT p.user_id FROM operator_presence p
+    JOIN users u ON u.id = p.user_id JOIN regions r ON r.code = u.region_code
+    CROSS JOIN (SELECT path FROM regions WHERE code = $3) target
+    WHERE u.role = 'operator' AND u.active AND p.on_duty AND p.available
+      AND 'emergency' = ANY (u.skills)
+      AND (target.path = r.path OR target.path LIKE r.path || '.%')
+    ORDER BY length(r.path) DESC, p.last_offered_at NULLS FIRST, p.user_id
+    LIMIT 1 FOR UPDATE OF p SKIP LOCKED),
+presence AS (
+    UPDATE operator_presence p SET last_offered_at = $11 FROM op WHERE p.user_id = op.user_id),
+ins AS (
+    INSERT INTO alarms (elder_id, device_id, region_code, kind, priority, state, source, lat, lon,
+                        lat_gcj02, lon_gcj02, created_at, offered_to, offered_at,
+                        escalation_level, next_escalation_at)
+    SELECT $1, $2, $3, $4, $5, 'offered', $6, $7, $8, $9, $10, $11, op.user_id, $11,
+           CASE WHEN op.user_id IS NULL THEN 1 ELSE 0 END,
+           CASE WHEN op.user_id IS NULL THEN $13::timestamptz ELSE $12::timestamptz END
+    FROM (SELECT 1) one LEFT JOIN op ON true
+    RETURNING *),
+ev AS (
+    INSERT INTO events (entity_type, entity_id, actor_kind, from_state, to_state, payload)
+    SELECT 'alarm', ins.id, x.actor, x.from_state, x.to_state, x.payload
+    FROM ins CROSS JOIN LATERAL (VALUES
+        (1, $6::text, NULL::text, 'received'::text, jsonb_build_object('kind', $4::text)),
+        (2, 'system', 'received', 'queued', '{}'::jsonb),
+        (3, 'system', 'queued', 'offered', jsonb_build_object(
+            'offered_to', ins.offered_to, 'level', ins.escalation_level,
+            'reason', CASE WHEN ins.offered_to IS NULL THEN 'no free operator: whole region'
+                           ELSE 'free operator' END))
+    ) AS x(n, actor, from_state, to_state, payload) ORDER BY x.n)
+""" + CARD_SQL.replace("FROM alarms a", "FROM ins a", 1)
 
 
 async def raise_alarm(conn: asyncpg.Connection, *, kind: str, region_code: str,
@@ -119,38 +148,18 @@ async def raise_alarm(conn: asyncpg.Connection, *, kind: str, region_code: str,
                       timings: Timings, source: str = "device",
                       location: tuple[float, float, float, float] | None = None) -> int:
     """Create an alarm and offer it: to the most local free operator with the emergency skill,
-    or, when none is free, at once to every operator of the region."""
+    or, when none is free, at once to every operator of the region. Two round trips: the
+    statement above and its live event."""
     lat, lon, glat, glon = location or (None, None, None, None)
-    alarm_id = await conn.fetchval(
-        "INSERT INTO alarms (elder_id, device_id, region_code, kind, priority, state, source,"
-        " lat, lon, lat_gcj02, lon_gcj02, created_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6,"
-        " $7, $8, $9, $10, $11) RETURNING id", elder_id, device_id, region_code, kind,
-        rules.PRIORITY[kind], source, lat, lon, glat, glon, now)
-    await record_event(conn, alarm_id, None, "received", actor_kind=source,
-                       payload={"kind": kind})
-    await record_event(conn, alarm_id, "received", "queued", actor_kind="system")
-    await _offer(conn, alarm_id, region_code, now, timings)
-    await _announce(conn, "alarm.new", alarm_id, now)
-    return int(alarm_id)
-
-
-async def _offer(conn: asyncpg.Connection, alarm_id: int, region_code: str, now: dt.datetime,
-                 timings: Timings) -> None:
-    path = await conn.fetchval("SELECT path FROM regions WHERE code = $1", region_code)
-    operator = await conn.fetchval(_CHOOSE_OPERATOR, path)
-    if operator is not None:
-        step = rules.escalation_after(0, now, offer_s=timings.offer_s, city_s=timings.city_s)
-        await conn.execute("UPDATE operator_presence SET last_offered_at = $2 WHERE user_id = $1",
-                           operator, now)
-    else:
-        step = rules.escalation_after(1, now, offer_s=timings.offer_s, city_s=timings.city_s)
-    await conn.execute(
-        "UPDATE alarms SET state = 'offered', offered_to = $2, offered_at = $3,"
-        " escalation_level = $4, next_escalation_at = $5 WHERE id = $1",
-        alarm_id, operator, now, step.level, step.deadline)
-    await record_event(conn, alarm_id, "queued", "offered", payload={
-        "offered_to": operator, "level": step.level,
-        "reason": "free operator" if operator else "no free operator: whole region"})
+    to_one = rules.escalation_after(0, now, offer_s=timings.offer_s, city_s=timings.city_s)
+    to_region = rules.escalation_after(1, now, offer_s=timings.offer_s, city_s=timings.city_s)
+    row = await conn.fetchrow(_RAISE_SQL, elder_id, device_id, region_code, kind,
+                              rules.PRIORITY[kind], source, lat, lon, glat, glon, now,
+                              to_one.deadline, to_region.deadline)
+    if row is None:
+        raise ValueError(f"unknown region {region_code}")
+    await outbox.add(conn, "alarm.new", region_code, {"alarm": card(row, now.date())})
+    return int(row["id"])
 
 
 async def escalate_due(conn: asyncpg.Connection, now: dt.datetime, timings: Timings,

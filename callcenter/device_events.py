@@ -149,44 +149,70 @@ FROM devices d LEFT JOIN elders e ON e.id = d.elder_id WHERE d.serial = $1
 """
 
 
+# One statement stores the event once and applies it to the device: the device row is locked
+# first (NO KEY UPDATE does not conflict with the KEY SHARE lock the device_events foreign key
+# takes, so two events of one device queue here instead of deadlocking), the event inserted
+# unless its (device, event_id) is known, and the device's heartbeat, battery, position and
+# geofence state ($12, NULL: unchanged) updated only for a new event. Returns the device's
+# geofence state before this event and the new row's id (NULL: a duplicate).
+_STORE = """
+WITH dev AS (SELECT outside_geofence FROM devices WHERE id = $1 FOR NO KEY UPDATE),
+ins AS (
+    INSERT INTO device_events (device_id, event_id, type, occurred_at, lat, lon, lat_gcj02,
+                               lon_gcj02, accuracy_m, battery, extra)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb)
+    ON CONFLICT (device_id, event_id) DO NOTHING RETURNING id),
+upd AS (
+    UPDATE devices SET last_heartbeat_at = greatest(last_heartbeat_at, $13),
+        battery = coalesce($10, battery), last_lat = coalesce($5, last_lat),
+        last_lon = coalesce($6, last_lon),
+        last_location_at = CASE WHEN $5::float8 IS NULL THEN last_location_at ELSE $13 END,
+        outside_geofence = coalesce($12, outside_geofence), updated_at = now()
+    WHERE id = $1 AND EXISTS (SELECT 1 FROM ins))
+SELECT (SELECT outside_geofence FROM dev) AS was_outside, (SELECT id FROM ins) AS inserted
+"""
+
+
 async def ingest(conn: asyncpg.Connection, device: asyncpg.Record, event: DeviceEvent,
                  now: dt.datetime, timings: alarms.Timings) -> tuple[int | None, bool]:
-    """Store the event once and apply its rules; returns (alarm id, duplicate?)."""
-    async with conn.transaction():
-        # Serialise one device's events first (geofence state, "one open alarm"). NO KEY UPDATE
-        # does not conflict with the KEY SHARE lock the device_events foreign key takes, so
-        # two events of one device queue here instead of deadlocking.
-        was_outside = await conn.fetchval(
-            "SELECT outside_geofence FROM devices WHERE id = $1 FOR NO KEY UPDATE", device["id"])
-        inserted = await conn.fetchval(
-            "INSERT INTO device_events (device_id, event_id, type, occurred_at, lat, lon,"
-            " lat_gcj02, lon_gcj02, accuracy_m, battery, extra) VALUES ($1, $2, $3, $4, $5, $6,"
-            " $7, $8, $9, $10, $11::text::jsonb) ON CONFLICT (device_id, event_id) DO NOTHING"
-            " RETURNING id", device["id"], event.event_id, event.type, event.occurred_at,
+    """Store the event once and apply its rules; returns (alarm id, duplicate?). A heartbeat or
+    a position inside the fence is one statement; an event that may raise an alarm is a
+    transaction: the device's state is read under its lock, then the alarm raised or joined."""
+    fence = None if device["geofence_lat"] is None else rules.Geofence(
+        device["geofence_lat"], device["geofence_lon"], device["geofence_radius_m"])
+    outside_now = rules.fence_state(fence, event.wgs84)
+    args = (device["id"], event.event_id, event.type, event.occurred_at,
             *(event.wgs84 or (None, None)), *(event.gcj02 or (None, None)), event.accuracy_m,
-            event.battery, json.dumps(event.extra, ensure_ascii=False))
-        if inserted is None:
-            alarm_id = await conn.fetchval(
-                "SELECT alarm_id FROM device_events WHERE device_id = $1 AND event_id = $2",
-                device["id"], event.event_id)
-            return alarm_id, True
-        fence = None if device["geofence_lat"] is None else rules.Geofence(
-            device["geofence_lat"], device["geofence_lon"], device["geofence_radius_m"])
-        decision = rules.decide(event.type, fence=fence, was_outside=was_outside,
+            event.battery, json.dumps(event.extra, ensure_ascii=False), outside_now, now)
+    if device["elder_id"] is None or not rules.may_raise(event.type, outside_now):
+        stored = await conn.fetchrow(_STORE, *args)
+        if stored["inserted"] is None:
+            return await _earlier(conn, device["id"], event.event_id), True
+        return None, False
+    async with conn.transaction():
+        stored = await conn.fetchrow(_STORE, *args)
+        if stored["inserted"] is None:
+            return await _earlier(conn, device["id"], event.event_id), True
+        decision = rules.decide(event.type, fence=fence, was_outside=stored["was_outside"],
                                 position=event.wgs84)
+        if decision.raise_kind is None:
+            return None, False
+        alarm_id = await _alarm_for(conn, device, event, decision.raise_kind, now, timings)
+        # the event points at its alarm; an SOS phone's call may have rung first: link it too
         await conn.execute(
-            "UPDATE devices SET last_heartbeat_at = greatest(last_heartbeat_at, $2),"
-            " battery = coalesce($3, battery), last_lat = coalesce($4, last_lat),"
-            " last_lon = coalesce($5, last_lon), last_location_at = CASE WHEN $4::float8 IS NULL"
-            " THEN last_location_at ELSE $2 END, outside_geofence = $6, updated_at = now()"
-            " WHERE id = $1", device["id"], now, event.battery,
-            *(event.wgs84 or (None, None)), decision.outside_geofence)
-        alarm_id = None
-        if decision.raise_kind and device["elder_id"] is not None:
-            alarm_id = await _alarm_for(conn, device, event, decision.raise_kind, now, timings)
-            await conn.execute("UPDATE device_events SET alarm_id = $2 WHERE id = $1",
-                               inserted, alarm_id)
+            "WITH ev AS (UPDATE device_events SET alarm_id = $2 WHERE id = $1)"
+            " UPDATE calls SET alarm_id = $2 WHERE $3 AND alarm_id IS NULL AND elder_id = $4"
+            " AND ringing_at >= $5", stored["inserted"], alarm_id,
+            decision.raise_kind == "sos", device["elder_id"], now - rules.SOS_MERGE_WINDOW)
         return alarm_id, False
+
+
+async def _earlier(conn: asyncpg.Connection, device_id: int, event_id: str) -> int | None:
+    """A repeated event answers with the alarm its first copy raised."""
+    value = await conn.fetchval(
+        "SELECT alarm_id FROM device_events WHERE device_id = $1 AND event_id = $2",
+        device_id, event_id)
+    return None if value is None else int(value)
 
 
 async def _alarm_for(conn: asyncpg.Connection, device: asyncpg.Record, event: DeviceEvent,
@@ -209,14 +235,9 @@ async def _alarm_for(conn: asyncpg.Connection, device: asyncpg.Record, event: De
     location = None
     if event.wgs84 and event.gcj02:
         location = (*event.wgs84, *event.gcj02)
-    alarm_id = await alarms.raise_alarm(
+    return await alarms.raise_alarm(
         conn, kind=kind, region_code=device["region_code"], elder_id=device["elder_id"],
         device_id=device["id"], now=now, timings=timings, location=location)
-    if kind == "sos":  # an SOS phone's call may have rung first: link it to this alarm
-        await conn.execute(
-            "UPDATE calls SET alarm_id = $1 WHERE alarm_id IS NULL AND elder_id = $2"
-            " AND ringing_at >= $3", alarm_id, device["elder_id"], now - rules.SOS_MERGE_WINDOW)
-    return alarm_id
 
 
 def timings_of(app: web.Application) -> alarms.Timings:

@@ -121,13 +121,18 @@ async def relay_once(db: asyncpg.Pool, r: aioredis.Redis, s: Settings,
 
 
 async def relay_until_empty(db: asyncpg.Pool, r: aioredis.Redis, s: Settings,
-                            topic: str = LIVE_STREAM) -> int:
-    """Drain the topic's outbox rows (burst mode, for tests and for start-up)."""
+                            topic: str = LIVE_STREAM, *, leave_to_other: bool = False) -> int:
+    """Drain the topic's outbox rows (burst mode, for tests and for start-up). With
+    `leave_to_other`, stop as soon as another process's relay holds the topic: that relay
+    drains until it finds nothing, so a row committed now is published by it (the background
+    loop uses this; without it, every waiting process would poll PostgreSQL every 5 ms)."""
     total = 0
     while True:
         n = await relay_once(db, r, s, topic)
-        if n is None:  # another relay holds the topic: it publishes; look again shortly
-            await asyncio.sleep(0.005)
+        if n is None:
+            if leave_to_other:
+                return total
+            await asyncio.sleep(0.005)  # another relay holds the topic; look again shortly
             continue
         if n == 0:
             return total
@@ -143,7 +148,7 @@ async def _relay_loop(app: web.Application, wake: asyncio.Event, halt: asyncio.E
             if stale:
                 await redis_state.rebuild(db, r, s)
                 stale = False
-            await relay_until_empty(db, r, s)
+            await relay_until_empty(db, r, s, leave_to_other=True)
             backoff_s = 0.1
         except (RedisError, OSError) as exc:
             stale = True
