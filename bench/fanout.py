@@ -82,7 +82,8 @@ def baseline_server(port: int) -> None:
     clients: set[web.WebSocketResponse] = set()
 
     async def socket(request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=20)
+        # uncompressed, as the consoles' sockets are: both sides pay the same framing
+        ws = web.WebSocketResponse(heartbeat=20, compress=False)
         await ws.prepare(request)
         clients.add(ws)
         try:

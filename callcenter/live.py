@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,8 @@ from dispatch import orders, states
 
 log = logging.getLogger("callcenter.live")
 routes = Routes("live", "实时通道 (live channel, websocket)")
-QUEUE_MAX = 1000
+PENDING_MAX = 1000  # entries held for a console while its catch-up is being sent
+WRITE_BUFFER_MAX = 1 << 20  # unsent bytes beyond which a console is told to resync
 PROVIDER_ROLES = frozenset({"provider_staff", "provider_admin"})
 
 
@@ -40,14 +42,33 @@ def seq_key(seq: str) -> tuple[int, int]:
     return int(ms), int(n or 0)
 
 
+def text_frame(text: str) -> bytes:
+    """An unmasked, uncompressed websocket text frame (RFC 6455 §5.2), as a server sends it:
+    built once per entry and written as is to every console that may see it."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", 0x81, n)
+    elif n < 65536:
+        header = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, n)
+    return header + payload
+
+
 @dataclass(eq=False)
 class Console:
-    """One connected console: who it is, and the entries waiting to be sent to it."""
+    """One connected console: who it is, the socket's transport, and where it has got to.
+
+    Until its replay or snapshot has been sent the console is not `live`: entries published
+    meanwhile wait in `pending`. From then on the hub writes each entry's frame straight to the
+    transport, in stream order, in the reader's own pass (no queue and no task per console)."""
     ws: web.WebSocketResponse
     principal: auth.Principal
-    queue: asyncio.Queue[dict[str, Any] | None] = field(
-        default_factory=lambda: asyncio.Queue(QUEUE_MAX))
+    transport: asyncio.Transport | None = None
     last: tuple[int, int] = (0, 0)
+    live: bool = False
+    pending: list[dict[str, Any]] = field(default_factory=list)
     overflowed: bool = False
     staff_id: int | None = None  # a provider staff member's record
 
@@ -66,26 +87,55 @@ class Console:
         path = entry.get("path") or ""
         return bool(path) and self.principal.covers(path)
 
+    def deliver(self, entry: dict[str, Any]) -> bool:
+        """Write the entry unless already sent; False when the console cannot keep up (its
+        unsent bytes pass WRITE_BUFFER_MAX): it must be told to resync."""
+        key = seq_key(entry["seq"])
+        if key <= self.last:
+            return True
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return True  # the socket is going: its handler unregisters it
+        if transport.get_write_buffer_size() > WRITE_BUFFER_MAX:
+            return False
+        self.last = key
+        transport.write(entry["frame"])
+        return True
+
+    def go_live(self) -> bool:
+        """After the catch-up: send what was published meanwhile, then take entries directly."""
+        pending, self.pending = self.pending, []
+        self.live = True
+        return all(self.deliver(entry) for entry in pending)
+
 
 @dataclass(eq=False)
 class Hub:
     consoles: set[Console] = field(default_factory=set)
-    delivered: int = 0
+    closing: set[asyncio.Task[None]] = field(default_factory=set)
 
     def publish(self, entry: dict[str, Any]) -> None:
         for console in list(self.consoles):
             if not console.may_see(entry):
                 continue
-            try:
-                console.queue.put_nowait(entry)
-            except asyncio.QueueFull:  # a stalled console: make it reconnect and catch up
-                console.overflowed = True
-                self.consoles.discard(console)
-                # make room for the sentinel; the reconnect replays from the console's last seq,
-                # so the dropped entries are not lost to it
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    console.queue.get_nowait()
-                console.queue.put_nowait(None)
+            if not console.live:
+                console.pending.append(entry)
+                if len(console.pending) <= PENDING_MAX:
+                    continue
+            elif console.deliver(entry):
+                continue
+            self.resync(console)
+
+    def resync(self, console: Console) -> None:
+        """A stalled console: close it so it reconnects with its last seq and replays what it
+        missed from the stream (nothing is lost to it)."""
+        console.overflowed = True
+        console.pending = []
+        self.consoles.discard(console)
+        task = asyncio.get_running_loop().create_task(
+            console.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"resync"))
+        self.closing.add(task)
+        task.add_done_callback(self.closing.discard)
 
 
 HUB = web.AppKey("live_hub", Hub)
@@ -105,6 +155,7 @@ def _entry(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
     entry = {"seq": entry_id, "type": fields.get("type", ""), "region": fields.get("region", ""),
              "path": fields.get("path", ""), "data": json.loads(fields.get("data", "{}"))}
     entry["text"] = message(entry)
+    entry["frame"] = text_frame(entry["text"])
     return entry
 
 
@@ -208,18 +259,22 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
     if origin and origin.split("://", 1)[-1] != request.host:
         raise Forbidden("跨站连接被拒绝 (cross-site websocket refused)",
                         fields={"Origin": "与本站不符 (not this site)"})
-    ws = web.WebSocketResponse(heartbeat=20)
+    # uncompressed: one frame is built per entry and written as is to every console
+    ws = web.WebSocketResponse(heartbeat=20, compress=False)
     await ws.prepare(request)
-    console = Console(ws, p)
+    console = Console(ws, p, request.transport)
     if p.role == "provider_staff":
         console.staff_id = await app[keys.DB].fetchval(
             "SELECT id FROM staff WHERE user_id = $1", p.user_id)
-    hub.consoles.add(console)  # registered first: what is published from now on is queued
-    sender: asyncio.Task[None] | None = None
+    hub.consoles.add(console)  # registered first: what is published from now on is held
     try:
-        await _catch_up(request, console, r, stream)
-        # only now drain the queue: entries the catch-up already sent are skipped by seq
-        sender = asyncio.create_task(_send_loop(console), name="live-sender")
+        try:
+            await _catch_up(request, console, r, stream)
+        except ConnectionResetError:  # gone during the catch-up (or told to resync)
+            return ws
+        # only now send what was held: entries the catch-up already sent are skipped by seq
+        if not console.overflowed and not console.go_live():
+            hub.resync(console)
         async for msg in ws:  # only this handler reads the socket
             if msg.type == WSMsgType.TEXT:
                 await _client_message(console, msg.data)
@@ -227,9 +282,6 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         hub.consoles.discard(console)
-        if sender is not None:
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
     return ws
 
 
@@ -260,19 +312,6 @@ async def _catch_up(request: web.Request, console: Console, r: aioredis.Redis, s
 def _valid_seq(seq: str) -> bool:
     ms, _, n = seq.partition("-")
     return ms.isdigit() and (n == "" or n.isdigit()) and len(seq) < 40
-
-
-async def _send_loop(console: Console) -> None:
-    while True:
-        entry = await console.queue.get()
-        if entry is None:  # overflowed: close so the console reconnects with its last seq
-            await console.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"resync")
-            return
-        key = seq_key(entry["seq"])
-        if key <= console.last:
-            continue
-        console.last = key
-        await console.ws.send_str(entry["text"])
 
 
 async def _client_message(console: Console, text: str) -> None:
