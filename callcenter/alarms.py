@@ -55,7 +55,8 @@ SELECT a.id, a.kind, a.priority, a.state, a.escalation_level, a.region_code, a.o
        a.acknowledged_by, a.created_at, a.acknowledged_at, a.outcome, a.source,
        a.lat, a.lon, a.lat_gcj02, a.lon_gcj02,
        e.id AS elder_id, e.name AS elder_name, e.birth_date, e.sex, e.risk_groups, e.address,
-       e.phones, e.id_number, r.name AS region_name, r.path AS region_path,
+       e.phones, e.id_number, e.lat_gcj02 AS home_lat_gcj02, e.lon_gcj02 AS home_lon_gcj02,
+       r.name AS region_name, r.path AS region_path,
        d.serial AS device_serial, d.kind AS device_kind,
        ou.display_name AS offered_to_name, au.display_name AS acknowledged_by_name
 FROM alarms a JOIN regions r ON r.code = a.region_code
@@ -83,7 +84,9 @@ def card(row: asyncpg.Record, today: dt.date) -> dict[str, Any]:
         "elder": None if row["elder_id"] is None else {
             "id": row["elder_id"], "name": row["elder_name"], "age": age, "sex": row["sex"],
             "risk_groups": row["risk_groups"], "address": row["address"],
-            "phones": row["phones"], "id_number": mask_id(row["id_number"])},
+            "phones": row["phones"], "id_number": mask_id(row["id_number"]),
+            "home": None if row["home_lat_gcj02"] is None else {
+                "lat_gcj02": row["home_lat_gcj02"], "lon_gcj02": row["home_lon_gcj02"]}},
         "device": None if row["device_serial"] is None else {
             "serial": row["device_serial"], "kind": row["device_kind"]},
     }

@@ -20,14 +20,17 @@ from callcenter import (
     catalogue,
     console,
     cti,
+    dashboard,
     device_events,
     devices,
+    elder_history,
     elders,
     health,
     home,
     imports_views,
     keys,
     live,
+    map_views,
     monitors,
     order_views,
     outbox,
@@ -35,6 +38,7 @@ from callcenter import (
     provider_page,
     providers,
     regions,
+    reports,
     staff_views,
 )
 from callcenter.errors import error_middleware
@@ -51,7 +55,8 @@ ROUTE_TABLES: tuple[Routes, ...] = (
     health.routes, auth_views.routes, regions.routes, elders.routes, devices.routes,
     providers.routes, catalogue.routes, imports_views.routes, device_events.routes,
     alarm_views.routes, live.routes, cti.routes, console.routes, home.routes,
-    order_views.routes, staff_views.routes, plan_views.routes, provider_page.routes)
+    order_views.routes, staff_views.routes, plan_views.routes, provider_page.routes,
+    elder_history.routes, map_views.routes, dashboard.routes, reports.routes)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -5,8 +5,10 @@ board and dialogs from the same channel and the order API."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import pypinyin
 from aiohttp import web
 
 from callcenter import alarm_views, auth, catalogue, i18n, keys, order_views
@@ -19,11 +21,18 @@ routes = Routes("console", "坐席控制台页面 (operator console page)")
 
 # Message ids the script needs (the page's own text is rendered by the template).
 _JS_PREFIXES = ("con_", "ak_", "as_", "esc_", "res_", "act_", "svc_", "out_", "call_", "kind_",
-                "ord_", "os_")
+                "ord_", "os_", "prof_", "status_", "dstat_", "keys_", "map_")
 _JS_KEYS = ("M", "F", "years", "address", "phones", "contacts", "devices", "region",
-            "risk_groups", "relation", "serial")
+            "risk_groups", "relation", "serial", "kind", "care_level", "medical_notes")
 CALL_RESULTS = ("reached", "no_answer", "busy", "wrong_number")
 SERVICES = ("120", "110", "119")
+
+
+@functools.lru_cache(maxsize=4096)
+def pinyin_initials(text: str) -> str:
+    """助浴服务 → "zyfw": what operators type to find a service item (letters and digits kept)."""
+    letters = pypinyin.lazy_pinyin(text, style=pypinyin.Style.FIRST_LETTER, errors="default")
+    return "".join(x for x in "".join(letters).lower() if x.isalnum())
 
 
 def _strings(lang: str) -> dict[str, str]:
@@ -42,6 +51,7 @@ async def console_page(request: web.Request) -> web.Response:
         "SELECT on_duty, available FROM operator_presence WHERE user_id = $1", p.user_id)
     lang = i18n.lang_of(request)
     items = [{"code": i["code"], "name": i["name_zh"], "name_en": i["name_en"],
+              "initials": pinyin_initials(i["name_zh"]),
               "category": c["name_zh"] if lang == "zh" else c["name_en"],
               "duration_min": i["duration_min"], "price_cents": i["price_cents"],
               "subsidy_eligible": i["subsidy_eligible"], "unit": i["unit"]}
@@ -58,6 +68,7 @@ async def console_page(request: web.Request) -> web.Response:
         "tz": request.app[keys.SETTINGS].time_zone,
         "lang": lang,
         "strings": _strings(lang),
+        "map_tile_url": request.app[keys.SETTINGS].map_tile_url,
         "risk_groups_en": RISK_GROUPS_EN if lang == "en" else {},
     }
     return render(request, "console.html", config=config, outcomes=OUTCOMES,

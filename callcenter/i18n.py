@@ -193,6 +193,42 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "call_ringing": ("振铃中", "Ringing"),
     "call_answered": ("通话中", "Answered"),
     "call_ended": ("已结束", "Ended"),
+    "call_abandoned": ("未接通挂断", "Abandoned"),
+    # the console's elder search and profile
+    "con_banner_lost": ("实时连接中断，正在重新连接…重连后自动补齐期间的变化",
+                        "Live connection lost; reconnecting… what changed meanwhile is filled in "
+                        "on reconnect"),
+    "prof_search": ("查找老人", "Find an elder"),
+    "prof_search_ph": ("姓名、电话或身份证号（按 / 键）", "Name, phone or ID number (press /)"),
+    "prof_title": ("老人档案", "Elder profile"),
+    "prof_history": ("服务记录", "History"),
+    "prof_no_history": ("暂无记录", "Nothing yet"),
+    "prof_call": ("来电", "Call"),
+    "prof_alarm": ("警情", "Alarm"),
+    "prof_order": ("工单", "Order"),
+    "prof_visit": ("上门服务", "Home visit"),
+    "prof_on_site_now": ("服务中", "on site now"),
+    "prof_last_heartbeat": ("最近心跳", "Last heartbeat"),
+    "prof_battery": ("电量", "Battery"),
+    "prof_status": ("状态", "Status"),
+    "prof_never": ("从未", "never"),
+    "prof_just_now": ("刚刚", "just now"),
+    "prof_min_ago": ("分钟前", "min ago"),
+    "prof_h_ago": ("小时前", "h ago"),
+    "prof_d_ago": ("天前", "days ago"),
+    "prof_full_record": ("完整档案", "Full record"),
+    "prof_open": ("档案", "Profile"),
+    "dstat_active": ("在用", "in use"),
+    "dstat_retired": ("已停用", "retired"),
+    # keyboard shortcuts
+    "keys_title": ("键盘快捷键", "Keyboard shortcuts"),
+    "keys_button": ("快捷键 ?", "Shortcuts ?"),
+    "keys_search": ("查找老人", "Find an elder"),
+    "keys_ack": ("受理最紧急的待受理警情", "Acknowledge the most urgent alarm waiting for you"),
+    "keys_handle": ("打开我正在处置的警情", "Open the alarm you are handling"),
+    "keys_new_order": ("新建工单", "New order"),
+    "keys_help": ("显示本帮助", "Show this help"),
+    "keys_close": ("关闭对话框", "Close a dialog"),
     "esc_0": ("本人", "one operator"),
     "esc_1": ("全区", "whole region"),
     "esc_2": ("全市", "whole city"),
@@ -237,9 +273,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
 
 def _merge() -> None:
     """Orders and the provider pages keep their text in their own tables."""
-    from callcenter import i18n_orders, i18n_provider
+    from callcenter import i18n_dashboard, i18n_map, i18n_orders, i18n_provider
 
-    for table in (i18n_orders.MESSAGES, i18n_provider.MESSAGES):
+    for table in (i18n_orders.MESSAGES, i18n_provider.MESSAGES, i18n_map.MESSAGES,
+                  i18n_dashboard.MESSAGES):
         clash = MESSAGES.keys() & table.keys()
         assert not clash, f"message ids defined twice: {sorted(clash)}"
         MESSAGES.update(table)

@@ -10,7 +10,6 @@ connection drops entries at or below the last seq it sent, so there is no gap an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -112,7 +111,7 @@ class Console:
 @dataclass(eq=False)
 class Hub:
     consoles: set[Console] = field(default_factory=set)
-    closing: set[asyncio.Task[None]] = field(default_factory=set)
+    closing: set[asyncio.Task[bool]] = field(default_factory=set)
 
     def publish(self, entry: dict[str, Any]) -> None:
         for console in list(self.consoles):

@@ -73,6 +73,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("live_replay_events", "ANXIN_LIVE_REPLAY_EVENTS", 20000,
             "live events kept in Redis for consoles that reconnect (older: a fresh snapshot)",
             int),
+    Setting("map_tile_url", "ANXIN_MAP_TILE_URL", "",
+            "console map tile URL, e.g. /tiles/{z}/{x}/{y}.png (GCJ-02); empty: outlines only"),
     Setting("background_tasks", "ANXIN_BACKGROUND_TASKS", True,
             "run the outbox relay, escalation and inactivity loops in this web process", bool),
     Setting("db_pool_max", "ANXIN_DB_POOL_MAX", 10, "largest number of PostgreSQL connections", int),
@@ -110,6 +112,7 @@ class Settings:
     location_fresh_s: int = 300
     plan_horizon_days: int = 7
     live_replay_events: int = 20000
+    map_tile_url: str = ""
     background_tasks: bool = True
     db_pool_max: int = 10
     log_level: str = "INFO"

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from callcenter import auth
-from callcenter.live import (PENDING_MAX, WRITE_BUFFER_MAX, Console, Hub, seq_key, text_frame)
+from callcenter.live import PENDING_MAX, WRITE_BUFFER_MAX, Console, Hub, seq_key, text_frame
 
 
 class FakeSocket:

@@ -2,7 +2,8 @@
 // resolve / close through the alarm API, the screen pop for ringing calls, duty toggles and the
 // day's answer figures. Plain ES module, no framework; config comes from a JSON data block.
 
-import { initOrders, orderEvent, ordersSnapshot, popOrderButton } from "./orders.js";
+import { initOrders, openDetail, openNewOrder, orderEvent, ordersSnapshot, popOrderButton } from "./orders.js";
+import { focusSearch, initProfile, openProfile } from "./profile.js";
 import { alertSound } from "./sound.js";
 import { errorText as errorTextOf, h, makeApi, parseTime, phone, serverClock } from "./common.js";
 
@@ -558,7 +559,8 @@ function renderPop(entry, call, stage) {
     `${dateTime(a.created_at)} ${kindLabel(a.kind)} · ${a.outcome ? t(`out_${a.outcome}`) : stateLabel(a.state)}`));
   entry.el.replaceChildren(top,
     h("h3", {}, e.name, h("span", { class: "muted" }, ` ${ageSex(e)}`)),
-    popOrderButton(e, call),
+    h("div", { class: "pop-actions" }, popOrderButton(e, call),
+      h("button", { type: "button", class: "pop-profile", onclick: () => openProfile(e) }, t("prof_open"))),
     h("div", {}, ...(e.risk_groups || []).map((g) => h("span", { class: "tag" }, riskLabel(g)))),
     facts,
     h("h4", {}, t("contacts")), contacts.length ? h("ol", {}, contacts) : h("p", { class: "muted" }, t("con_none")),
@@ -652,9 +654,12 @@ function metricsSoon() {
 
 const connEl = document.getElementById("conn");
 
+const bannerEl = document.getElementById("conn-banner");
+
 function setConn(status) {
   connEl.className = `conn ${status}`;
   connEl.textContent = t(`con_${status}`);
+  bannerEl.hidden = status !== "reconnecting";
 }
 
 function seqAfter(a, b) {
@@ -686,17 +691,25 @@ function connect() {
   });
 }
 
+// Other panels of the page (the map, the elder profile) follow the same channel: each applied
+// message is re-dispatched on window as the CustomEvent "anxin-live" (detail: the message).
+function share(msg) {
+  window.dispatchEvent(new CustomEvent("anxin-live", { detail: msg }));
+}
+
 function handle(msg) {
   if (!msg || !msg.type || msg.type === "pong" || msg.type === "error") return;
   if (msg.type === "snapshot") {
     state.lastSeq = msg.seq || state.lastSeq;
     applySnapshot(msg.data || {});
+    share(msg);
     return;
   }
   if (msg.seq) {
     if (state.lastSeq && !seqAfter(msg.seq, state.lastSeq)) return;  // already applied
     state.lastSeq = msg.seq;
   }
+  share(msg);
   const data = msg.data || {};
   if (msg.type.startsWith("alarm.")) {
     upsert(data.alarm, { fromEvent: true });
@@ -748,10 +761,61 @@ setInterval(() => {
   }
 }, REMINDER_MS);
 
+// ---------- keyboard ----------
+
+const keysDlg = document.getElementById("keys-dialog");
+keysDlg.addEventListener("click", (ev) => { if (ev.target.closest("[data-dismiss]")) keysDlg.close(); });
+document.getElementById("keys-open").addEventListener("click", () => keysDlg.showModal());
+
+function typing(target) {
+  return target instanceof HTMLElement && (target.isContentEditable ||
+    ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+}
+
+function mostUrgentForMe() {
+  return [...state.alarms.values()].filter(reachesMe).sort((a, b) =>
+    (a.priority - b.priority) || (parseTime(a.created_at) - parseTime(b.created_at)) || (a.id - b.id))[0];
+}
+
+document.addEventListener("keydown", (ev) => {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev.target)) return;
+  if (document.querySelector("dialog[open]")) return;  // a dialog has the keyboard
+  const key = ev.key.toLowerCase();
+  if (key === "/") { ev.preventDefault(); focusSearch(); }
+  else if (key === "?") { ev.preventDefault(); keysDlg.showModal(); }
+  else if (key === "n" && cfg.can_order) { ev.preventDefault(); openNewOrder(null, null); }
+  else if (key === "a" && cfg.can_handle) {
+    const a = mostUrgentForMe();
+    const btn = a && state.els.get(a.id)?.querySelector('button[data-do="acknowledge"]');
+    if (btn) { ev.preventDefault(); btn.focus(); acknowledge(a.id, btn); }
+  } else if (key === "h" && cfg.can_handle) {
+    const mine = [...state.alarms.values()].find((a) => HANDLING.has(a.state) && a.acknowledged_by === me.id);
+    if (mine) { ev.preventDefault(); openHandle(mine.id); }
+  }
+});
+
+// the map and the elder profile ask for an alarm or an order to be opened
+window.addEventListener("anxin-open-alarm", (ev) => {
+  const id = ev.detail && ev.detail.id;
+  const a = state.alarms.get(id);
+  if (!a) return;
+  if (HANDLING.has(a.state) && a.acknowledged_by === me.id) { openHandle(id); return; }
+  const el = state.els.get(id);
+  if (el) { el.scrollIntoView({ block: "nearest" }); el.classList.remove("flash"); void el.offsetWidth; el.classList.add("flash"); }
+});
+window.addEventListener("anxin-open-order", (ev) => {
+  if (ev.detail && Number.isInteger(ev.detail.id)) openDetail(ev.detail.id);
+});
+
 // ---------- start ----------
 
 showPresence(state.presence);
 initOrders({ cfg, api, h, t, clock, dateTime, phone, errorText, parseTime });
+initProfile({
+  cfg, api, h, t, dateTime, phone, errorText, parseTime, riskLabel, openNewOrder,
+  serverNow: () => serverClock.now(),
+  itemName: (item) => (item ? ((cfg.lang === "en" && item.name_en) || item.name || "—") : "—"),
+});
 summary();
 renderOperators();
 connect();

@@ -328,9 +328,10 @@ function renderItems() {
   const checked = form.querySelector('input[name="item_code"]:checked');
   const keep = checked ? checked.value : null;
   const box = form.querySelector(".item-list");
+  // code, Chinese name, pinyin initials ("zy" finds 助浴), English name or category
   const hits = (X.cfg.items || []).filter((i) => !q || i.code.toLowerCase().includes(q) ||
-    (i.name || "").toLowerCase().includes(q) || (i.name_en || "").toLowerCase().includes(q) ||
-    (i.category || "").toLowerCase().includes(q));
+    (i.name || "").toLowerCase().includes(q) || (i.initials || "").includes(q) ||
+    (i.name_en || "").toLowerCase().includes(q) || (i.category || "").toLowerCase().includes(q));
   box.replaceChildren(...(hits.length ? hits.map((i) => h("label", { class: "item-opt" },
     h("input", { type: "radio", name: "item_code", value: i.code, checked: i.code === keep }),
     h("span", { class: "code" }, i.code),
