@@ -32,6 +32,7 @@ def now_iso() -> str:
 class Stats:
     """What all clients saw, shared by the run."""
     statuses: Counter[str] = field(default_factory=Counter)
+    per_base: Counter[str] = field(default_factory=Counter)  # requests answered, by server
     problems: list[str] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)  # CTI call_id -> calls.id
     alarms: set[int] = field(default_factory=set)  # alarms the simulated events raised
@@ -41,9 +42,14 @@ class Stats:
     accepted: int = 0
     completed: int = 0
     handled_alarms: int = 0
+    late_s: float = 0.0  # how far behind its schedule a sender fell, at worst
 
     def server_errors(self) -> int:
         return sum(n for k, n in self.statuses.items() if k.rsplit(" ", 1)[-1].startswith("5"))
+
+    def client_errors(self) -> int:
+        """Requests that got no answer (timeouts, refused connections)."""
+        return sum(n for k, n in self.statuses.items() if k.endswith(" error"))
 
 
 class Http:
@@ -81,6 +87,7 @@ class Http:
             self.stats.problems.append(f"{method} {path}: {exc!r}")
             return 0, None
         self.stats.statuses[f"{method} {label or path} {status}"] += 1
+        self.stats.per_base[self.base_url] += 1
         try:
             out = json.loads(text) if text else None
         except ValueError:
@@ -103,12 +110,15 @@ class Http:
 
 
 class Devices:
-    """Sends signed device events."""
+    """Sends signed device events, in turn to each web process."""
 
-    def __init__(self, http: Http, devices: dict[str, sim_plan.Device]) -> None:
-        self.http, self.devices = http, devices
+    def __init__(self, https: list[Http], devices: dict[str, sim_plan.Device]) -> None:
+        self.https, self.devices = https, devices
+        self.sent = 0
 
     async def send(self, a: sim_plan.Action) -> None:
+        http = self.https[self.sent % len(self.https)]
+        self.sent += 1
         body: dict[str, Any] = {"event_id": a.ref, "type": a.event_type,
                                 "occurred_at": now_iso()}
         if a.location is not None:
@@ -119,43 +129,48 @@ class Devices:
         stamp = int(time.time())
         secret = self.devices[a.serial].secret
         headers = {"X-Anxin-Timestamp": str(stamp), "X-Anxin-Signature": sign(secret, stamp, raw)}
-        status, out = await self.http.call("POST", f"/api/v1/devices/{a.serial}/events",
-                                           data=raw, headers=headers, expect=(200, 202),
-                                           label="/api/v1/devices/{serial}/events")
+        status, out = await http.call("POST", f"/api/v1/devices/{a.serial}/events",
+                                      data=raw, headers=headers, expect=(200, 202),
+                                      label="/api/v1/devices/{serial}/events")
         if isinstance(out, dict) and out.get("alarm_id"):
-            self.http.stats.alarms.add(int(out["alarm_id"]))
+            http.stats.alarms.add(int(out["alarm_id"]))
 
 
 class Cti:
-    """Posts a call's CTI events: ringing, answered or abandoned, hangup."""
+    """Posts a call's CTI events: ringing, answered or abandoned, hangup; each call's events
+    to one web process, the calls in turn to each."""
 
-    def __init__(self, http: Http, token: str, operators: dict[str, Operator]) -> None:
-        self.http, self.token, self.operators = http, token, operators
+    def __init__(self, https: list[Http], token: str, operators: dict[str, Operator]) -> None:
+        self.https, self.token, self.operators = https, token, operators
+        self.placed = 0
 
-    async def _post(self, a: sim_plan.Action, event: str, **extra: Any) -> dict[str, Any]:
+    async def _post(self, http: Http, a: sim_plan.Action, event: str, **extra: Any
+                    ) -> dict[str, Any]:
         body = {"call_id": a.ref, "event": event, "ani": a.ani, "dnis": "12349",
                 "at": now_iso(), **extra}
-        _, out = await self.http.call("POST", "/api/v1/cti/events", body,
-                                      headers={"Authorization": f"Bearer {self.token}"},
-                                      label=f"/api/v1/cti/events {event}")
+        _, out = await http.call("POST", "/api/v1/cti/events", body,
+                                 headers={"Authorization": f"Bearer {self.token}"},
+                                 label=f"/api/v1/cti/events {event}")
         return out if isinstance(out, dict) else {}
 
     async def run(self, a: sim_plan.Action) -> None:
-        out = await self._post(a, "ringing")
+        http = self.https[self.placed % len(self.https)]
+        self.placed += 1
+        out = await self._post(http, a, "ringing")
         if out.get("id"):
-            self.http.stats.calls[a.ref] = int(out["id"])
+            http.stats.calls[a.ref] = int(out["id"])
         if out.get("alarm_id"):
-            self.http.stats.alarms.add(int(out["alarm_id"]))
+            http.stats.alarms.add(int(out["alarm_id"]))
         await asyncio.sleep(a.ring_after)
         if a.abandoned:
-            await self._post(a, "abandoned")
+            await self._post(http, a, "abandoned")
             return
-        await self._post(a, "answered", agent=a.agent)
+        await self._post(http, a, "answered", agent=a.agent)
         operator = self.operators.get(a.agent)
         if a.item_code and operator is not None and a.elder_id is not None and out.get("id"):
             await operator.create_order(a.elder_id, a.item_code, int(out["id"]))
         await asyncio.sleep(a.talk_after)
-        await self._post(a, "hangup")
+        await self._post(http, a, "hangup")
 
 
 class Live:

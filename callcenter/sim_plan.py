@@ -6,13 +6,19 @@ Sizes follow Weihai's 12349 line: about 3,500 calls a day, ~5 % of them alarms, 
 send a heartbeat every 30 minutes and a location every 15. `speed` compresses time (60 = an
 hour of the city per wall-clock minute); times in the schedule are wall-clock seconds from the
 start of the run, and durations inside a call are already divided by `speed`.
+
+`stream` yields the schedule lazily, in time order (a merge of per-stream generators, each with
+its own seeded RNG), so a whole compressed day never sits in memory; `build` holds it all, for
+tests and small runs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import random
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 DAY_S = 86_400.0
@@ -108,10 +114,7 @@ class Plan:
     counts: dict[str, int] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
-        h = hashlib.sha256()
-        for a in self.actions:
-            h.update(repr(a).encode())
-        return h.hexdigest()
+        return fingerprint(self.actions)
 
 
 def _rng(seed: int, stream: str) -> random.Random:
@@ -160,78 +163,173 @@ def jitter(point: tuple[float, float], rng: random.Random, metres: float
             round(lon + east / (111_320.0 * math.cos(math.radians(lat))), 6))
 
 
-def build(seed: int, snapshot: Snapshot, rates: Rates, speed: float, duration_s: float,
-          run_id: str = "sim") -> Plan:
-    """The whole schedule of a run of `duration_s` wall seconds at `speed`."""
+PARTS = ("calls", "alarms", "bracelets")
+
+
+def stream(seed: int, snapshot: Snapshot, rates: Rates, speed: float, duration_s: float,
+           run_id: str = "sim", *, counts: dict[str, int] | None = None,
+           parts: tuple[str, ...] = PARTS, shard: tuple[int, int] = (0, 1)) -> Iterator[Action]:
+    """The schedule of a run of `duration_s` wall seconds at `speed`, generated lazily in time
+    order: a merge of one generator per stream (the calls, the alarms, each bracelet's
+    heartbeats and locations, the low batteries), each with its own seeded RNG, so memory
+    stays flat however long the day. `counts` (if given) is filled in as actions are yielded.
+    `parts` picks streams; `shard=(k, n)` keeps the bracelets i with i % n == k, so n processes
+    can send disjoint slices of the same schedule."""
     if speed <= 0 or duration_s < 0:
         raise ValueError("speed must be > 0 and duration ≥ 0")
+    if not 0 <= shard[0] < shard[1]:
+        raise ValueError("shard must be (k, n) with 0 ≤ k < n")
+    tally = counts if counts is not None else {}
+    for key in COUNT_KEYS:
+        tally.setdefault(key, 0)
     elders = {e.id: e for e in snapshot.elders}
-    actions: list[Action] = []
-    counts = {"calls": 0, "service_calls": 0, "abandoned": 0, "alarm_events": 0,
-              "heartbeats": 0, "locations": 0, "low_battery": 0}
-    sim_rate = speed / DAY_S  # city days per wall second
-    # --- calls -------------------------------------------------------------------------------
+    devices = [d for d in snapshot.devices if d.elder_id in elders]
+    streams: list[Iterator[Action]] = []
+    if "calls" in parts:
+        streams.append(_calls(seed, snapshot, rates, speed, duration_s, run_id, tally))
+    if "alarms" in parts and devices:
+        streams.append(_alarms(seed, snapshot, elders, devices, rates, speed, duration_s, run_id,
+                               tally))
+    if "bracelets" in parts:
+        streams += _bracelet_streams(seed, elders, devices, rates, speed, duration_s, run_id,
+                                     tally, shard)
+    return heapq.merge(*streams, key=lambda a: a.at)
+
+
+COUNT_KEYS = ("calls", "service_calls", "abandoned", "alarm_events", "heartbeats", "locations",
+              "low_battery")
+
+
+def build(seed: int, snapshot: Snapshot, rates: Rates, speed: float, duration_s: float,
+          run_id: str = "sim") -> Plan:
+    """The whole schedule held in memory (tests and small runs; the simulator streams)."""
+    counts: dict[str, int] = {}
+    actions = tuple(stream(seed, snapshot, rates, speed, duration_s, run_id, counts=counts))
+    return Plan(seed, speed, duration_s, actions, counts)
+
+
+def fingerprint(actions: Iterable[Action]) -> str:
+    """A digest of a schedule, computed as it streams."""
+    h = hashlib.sha256()
+    for a in actions:
+        h.update(repr(a).encode())
+    return h.hexdigest()
+
+
+def _calls(seed: int, snapshot: Snapshot, rates: Rates, speed: float, duration_s: float,
+           run_id: str, counts: dict[str, int]) -> Iterator[Action]:
     rng = _rng(seed, "calls")
     with_phone = [e for e in snapshot.elders if e.phones]
-    for n, at in enumerate(_arrivals(rng, rates.calls_per_day * sim_rate, duration_s)):
+    for n, at in enumerate(_arrivals(rng, rates.calls_per_day * speed / DAY_S, duration_s)):
         unknown = not with_phone or rng.random() < rates.unknown_share
         elder = None if unknown else rng.choice(with_phone)
         ani = f"+86139{rng.randrange(10**8):08d}" if elder is None else rng.choice(elder.phones)
-        actions.append(_call(rng, snapshot, rates, speed, at, f"{run_id}-c{n}", ani, elder,
-                             counts, service=elder is not None and elder.lat is not None))
-    # --- alarms from devices (and an SOS phone's call) ---------------------------------------
+        yield _call(rng, snapshot, rates, speed, at, f"{run_id}-c{n}", ani, elder, counts,
+                    service=elder is not None and elder.lat is not None)
+
+
+def _alarms(seed: int, snapshot: Snapshot, elders: dict[int, Elder], devices: list[Device],
+            rates: Rates, speed: float, duration_s: float, run_id: str, counts: dict[str, int]
+            ) -> Iterator[Action]:
+    """Device alarms, and an SOS phone's call 2 city seconds after its press (held back in a
+    small heap until no earlier alarm can follow, so the stream stays in time order)."""
     rng = _rng(seed, "alarms")
-    devices = [d for d in snapshot.devices if d.elder_id in elders]
-    for n, at in enumerate(_arrivals(rng, rates.calls_per_day * rates.alarm_share * sim_rate,
-                                     duration_s) if devices else []):
+    held: list[tuple[float, int, Action]] = []
+    for n, at in enumerate(_arrivals(rng, rates.calls_per_day * rates.alarm_share * speed
+                                     / DAY_S, duration_s)):
+        while held and held[0][0] <= at:
+            yield heapq.heappop(held)[2]
         device = rng.choice(devices)
         kind = _pick(rng, ALARM_KINDS)
         elder = elders[device.elder_id] if device.elder_id is not None else None
         home = (elder.lat, elder.lon) if elder and elder.lat is not None and elder.lon is not None \
             else None
-        actions.append(Action(
+        counts["alarm_events"] += 1
+        yield Action(
             at=at, kind="device", ref=f"{run_id}-a{n}", serial=device.serial, event_type=kind,
             location=None if home is None else jitter(home, rng, 20), elder_id=device.elder_id,
-            handle_after=rng.uniform(*rates.handle_s) / speed))
-        counts["alarm_events"] += 1
+            handle_after=rng.uniform(*rates.handle_s) / speed)
         if kind == "sos" and device.kind == "sos_phone" and elder is not None and elder.phones \
                 and rng.random() < rates.sos_call_share:
-            actions.append(_call(rng, snapshot, rates, speed, round(at + 2.0 / speed, 4),
-                                 f"{run_id}-s{n}", elder.phones[0], elder, counts,
-                                 service=False))
-    # --- bracelets: heartbeats, locations, the odd low battery -------------------------------
-    rng = _rng(seed, "bracelets")
+            call = _call(rng, snapshot, rates, speed, round(at + 2.0 / speed, 4),
+                         f"{run_id}-s{n}", elder.phones[0], elder, counts, service=False)
+            heapq.heappush(held, (call.at, n, call))
+    while held:
+        yield heapq.heappop(held)[2]
+
+
+def _bracelet_streams(seed: int, elders: dict[int, Elder], devices: list[Device], rates: Rates,
+                      speed: float, duration_s: float, run_id: str, counts: dict[str, int],
+                      shard: tuple[int, int]) -> list[Iterator[Action]]:
+    """Per simulated bracelet, a heartbeat and a location generator; one more for the rare
+    low batteries. A sample (`rates.bracelets` below the snapshot's) is spread evenly over
+    the bracelets; more than the snapshot's reuse them in turn."""
     bracelets = [d for d in devices if d.kind == "bracelet"] or devices
-    streams = len(bracelets) if rates.bracelets is None else rates.bracelets
-    for i in range(streams if bracelets else 0):
-        device = bracelets[i % len(bracelets)]
+    if not bracelets:
+        return []
+    wanted = len(bracelets) if rates.bracelets is None else rates.bracelets
+    mine = [i for i in range(wanted) if i % shard[1] == shard[0]]
+
+    def device_of(i: int) -> Device:
+        if wanted <= len(bracelets):
+            return bracelets[i * len(bracelets) // wanted]
+        return bracelets[i % len(bracelets)]
+
+    out: list[Iterator[Action]] = []
+    low: list[Action] = []
+    lb_share = rates.low_battery_per_day * speed * duration_s / DAY_S
+    for i in mine:
+        device = device_of(i)
         elder = elders[device.elder_id] if device.elder_id is not None else None
         centre = device.fence[:2] if device.fence else (
             (elder.lat, elder.lon) if elder and elder.lat is not None and elder.lon is not None
             else None)
-        for kind, minutes in (("heartbeat", rates.heartbeat_min),
-                              ("location", rates.location_min)):
-            if centre is None and kind == "location":
-                continue
-            period = minutes * 60.0 / speed
-            t = rng.uniform(0, period)
-            while t < duration_s:
-                where = None if centre is None else jitter(centre, rng, 25)
-                actions.append(Action(at=round(t, 4), kind="device",
-                                      ref=f"{run_id}-{kind[0]}{i}-{int(t * 1000)}",
-                                      serial=device.serial, event_type=kind, location=where,
-                                      battery=rng.randint(30, 100), elder_id=device.elder_id))
-                counts["heartbeats" if kind == "heartbeat" else "locations"] += 1
-                t += period
-        if rng.random() < rates.low_battery_per_day * speed * duration_s / DAY_S:
-            actions.append(Action(at=round(rng.uniform(0, duration_s), 4), kind="device",
-                                  ref=f"{run_id}-lb{i}", serial=device.serial,
-                                  event_type="low_battery", battery=rng.randint(3, 15),
-                                  elder_id=device.elder_id,
-                                  handle_after=rng.uniform(*rates.handle_s) / speed))
-            counts["low_battery"] += 1
-    actions.sort(key=lambda a: (a.at, a.ref))
-    return Plan(seed, speed, duration_s, tuple(actions), counts)
+        out.append(_periodic(_rng(seed, f"heartbeat:{i}"), device, "heartbeat", i, centre,
+                             rates.heartbeat_min * 60.0 / speed, duration_s, run_id, counts))
+        if centre is not None:
+            out.append(_periodic(_rng(seed, f"location:{i}"), device, "location", i, centre,
+                                 rates.location_min * 60.0 / speed, duration_s, run_id, counts))
+        rng = _rng(seed, f"low_battery:{i}")
+        if rng.random() < lb_share:
+            low.append(Action(at=round(rng.uniform(0, duration_s), 4), kind="device",
+                              ref=f"{run_id}-lb{i}", serial=device.serial,
+                              event_type="low_battery", battery=rng.randint(3, 15),
+                              elder_id=device.elder_id,
+                              handle_after=rng.uniform(*rates.handle_s) / speed))
+    if low:
+        low.sort(key=lambda a: (a.at, a.ref))
+        out.append(_counted(low, counts, "low_battery"))
+    return out
+
+
+def _periodic(rng: random.Random, device: Device, kind: str, i: int,
+              centre: tuple[float, float] | None, period_s: float, duration_s: float,
+              run_id: str, counts: dict[str, int]) -> Iterator[Action]:
+    key = "heartbeats" if kind == "heartbeat" else "locations"
+    t = rng.uniform(0, period_s)
+    while t < duration_s:
+        where = None if centre is None else jitter(centre, rng, 25)
+        counts[key] += 1
+        yield Action(at=round(t, 4), kind="device", ref=f"{run_id}-{kind[0]}{i}-{int(t * 1000)}",
+                     serial=device.serial, event_type=kind, location=where,
+                     battery=rng.randint(30, 100), elder_id=device.elder_id)
+        t += period_s
+
+
+def _counted(actions: list[Action], counts: dict[str, int], key: str) -> Iterator[Action]:
+    for a in actions:
+        counts[key] += 1
+        yield a
+
+
+def device_events_per_day(rates: Rates) -> float:
+    """Periodic events one bracelet sends in a city day (heartbeats and locations)."""
+    return DAY_S / (rates.heartbeat_min * 60.0) + DAY_S / (rates.location_min * 60.0)
+
+
+def bracelets_for_rate(rates: Rates, speed: float, events_per_s: float) -> int:
+    """How many bracelets send `events_per_s` periodic events at compression `speed`."""
+    return max(1, round(events_per_s * DAY_S / (device_events_per_day(rates) * speed)))
 
 
 def _call(rng: random.Random, snapshot: Snapshot, rates: Rates, speed: float, at: float,

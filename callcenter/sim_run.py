@@ -10,12 +10,13 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import aiohttp
 import asyncpg
 
 from callcenter import sim_actors as act
+from callcenter import sim_devices as devs
 from callcenter import sim_plan as plan
 from callcenter.security import hash_password
 from callcenter.settings import Settings
@@ -103,12 +104,29 @@ async def integrity(conn: asyncpg.Connection, stats: act.Stats) -> dict[str, Any
             "unfinished": unfinished}
 
 
-async def simulate(*, base_url: str, database_url: str, cti_token: str, seed: int = 12349,
-                   speed: float = 60.0, duration_s: float = 60.0, rates: plan.Rates | None = None,
-                   operators: int = 4, staff: int = 20, password: str = "anxin12349",
-                   drain_s: float = 30.0, quiet: bool = False) -> dict[str, Any]:
-    """One run; returns {wall_s, calls, alarms, orders, unfinished, ok, ...}."""
+def base_urls(base_url: str | Sequence[str]) -> list[str]:
+    """One URL, a comma-separated list, or a sequence of them."""
+    parts = base_url.split(",") if isinstance(base_url, str) else list(base_url)
+    out = [b.strip().rstrip("/") for b in parts if b.strip()]
+    if not out:
+        raise ValueError("no base URL to drive")
+    return out
+
+
+async def simulate(*, base_url: str | Sequence[str], database_url: str, cti_token: str,
+                   seed: int = 12349, speed: float = 60.0, duration_s: float = 60.0,
+                   rates: plan.Rates | None = None, operators: int = 4, staff: int = 20,
+                   password: str = "anxin12349", drain_s: float = 30.0, quiet: bool = False,
+                   device_procs: int = 0,
+                   on_clients: Callable[[dict[str, int]], None] | None = None
+                   ) -> dict[str, Any]:
+    """One run; returns {wall_s, calls, alarms, orders, unfinished, ok, ...}. Traffic is
+    spread over every URL in `base_url` (each operator and staff member logs in on one and
+    stays there; device events and calls go to each in turn). With `device_procs` > 0 the
+    bracelets' periodic events are sent by that many extra processes (their pids are given to
+    `on_clients`); calls, alarms and the actors stay in this one."""
     rates = rates or plan.Rates()
+    bases = base_urls(base_url)
     started = time.monotonic()
     conn = await asyncpg.connect(database_url)
     try:
@@ -117,60 +135,81 @@ async def simulate(*, base_url: str, database_url: str, cti_token: str, seed: in
     finally:
         await conn.close()
     run_id = f"sim-{seed}-{uuid.uuid4().hex[:6]}"
-    schedule = plan.build(seed, snapshot, rates, speed, duration_s, run_id)
+    counts: dict[str, int] = {}
+    senders = None
+    if device_procs > 0:
+        senders = devs.Senders([devs.ShardJob(seed, snapshot, rates, speed, duration_s, run_id,
+                                              (k, device_procs), tuple(bases))
+                                for k in range(device_procs)])
+        if on_clients is not None:
+            on_clients(senders.pids())
+    parts = ("calls", "alarms") if senders else plan.PARTS
+    schedule = plan.stream(seed, snapshot, rates, speed, duration_s, run_id, counts=counts,
+                           parts=parts)
     stats = act.Stats()
-    timeout = aiohttp.ClientTimeout(total=30)
-    connector = aiohttp.TCPConnector(limit=200)
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector,
-                                     cookie_jar=aiohttp.DummyCookieJar()) as session:
-        def http() -> act.Http:
-            return act.Http(base_url, session, stats)
-        colleagues: set[int] = set()
-        ops = {o.username: act.Operator(http(), o, password, seed, speed, colleagues=colleagues)
-               for o in snapshot.operators}
-        people = [act.Staff(http(), s, password, seed, speed, decline_share=rates.decline_share,
-                            no_show_share=rates.no_show_share) for s in snapshot.staff]
-        await asyncio.gather(*(o.start() for o in ops.values()), *(p.start() for p in people))
-        devices = act.Devices(http(), {d.serial: d for d in snapshot.devices})
-        cti = act.Cti(http(), cti_token, ops)
-        t0 = time.monotonic()
-        pending: set[asyncio.Task[None]] = set()
-        for a in schedule.actions:
-            delay = a.at - (time.monotonic() - t0)
-            if delay > 0:
-                await asyncio.sleep(delay)
-            task = asyncio.create_task(devices.send(a) if a.kind == "device" else cti.run(a))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-        await asyncio.sleep(max(0.0, duration_s - (time.monotonic() - t0)))
-        if pending:
-            await asyncio.gather(*list(pending), return_exceptions=True)
-        deadline = time.monotonic() + drain_s
-        conn = await asyncpg.connect(database_url)
-        try:
-            while True:
+    try:
+        async with devs.session() as session:
+            def http(i: int) -> act.Http:
+                return act.Http(bases[i % len(bases)], session, stats)
+            colleagues: set[int] = set()
+            ops = {o.username: act.Operator(http(i), o, password, seed, speed,
+                                            colleagues=colleagues)
+                   for i, o in enumerate(snapshot.operators)}
+            people = [act.Staff(http(len(ops) + i), s, password, seed, speed,
+                                decline_share=rates.decline_share,
+                                no_show_share=rates.no_show_share)
+                      for i, s in enumerate(snapshot.staff)]
+            await asyncio.gather(*(o.start() for o in ops.values()),
+                                 *(p.start() for p in people))
+            everywhere = [http(i) for i in range(len(bases))]
+            devices = act.Devices(everywhere, {d.serial: d for d in snapshot.devices})
+            cti = act.Cti(everywhere, cti_token, ops)
+
+            async def run(a: plan.Action) -> None:
+                await (devices.send(a) if a.kind == "device" else cti.run(a))
+
+            t0 = time.monotonic()
+            if senders is not None:
+                await senders.ready()
+                start_epoch = time.time() + 0.5
+                senders.go(start_epoch)
+                t0 = time.monotonic() + 0.5
+            await devs.play(schedule, t0, duration_s, stats, run)
+            if senders is not None:
+                await senders.results(stats, counts)
+            deadline = time.monotonic() + drain_s
+            conn = await asyncpg.connect(database_url)
+            try:
+                while True:
+                    check = await integrity(conn, stats)
+                    if not check["unfinished"] or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.25)
+                await asyncio.gather(*(o.stop() for o in ops.values()),
+                                     *(p.stop() for p in people))
                 check = await integrity(conn, stats)
-                if not check["unfinished"] or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.25)
-            await asyncio.gather(*(o.stop() for o in ops.values()),
-                                 *(p.stop() for p in people))
-            check = await integrity(conn, stats)
-        finally:
-            await conn.close()
+            finally:
+                await conn.close()
+    finally:
+        if senders is not None:
+            senders.kill()
     problems = stats.problems
     result = {
         "run_id": run_id, "seed": seed, "speed": speed, "wall_s": round(time.monotonic() - started,
                                                                          2),
-        "city_s": round(duration_s * speed), "planned": schedule.counts,
-        "staff_logins_created": created, "operators": len(ops), "staff": len(people),
+        "city_s": round(duration_s * speed), "planned": counts, "bases": len(bases),
+        "device_procs": device_procs, "behind_s": round(stats.late_s, 2),
+        "staff_logins_created": created, "operators": len(snapshot.operators),
+        "staff": len(snapshot.staff),
         **check, "declines": stats.declines, "accepted": stats.accepted,
         "completed_visits": stats.completed, "no_shows": len(stats.no_shows),
         "alarms_handled": stats.handled_alarms, "server_errors": stats.server_errors(),
+        "client_errors": stats.client_errors(),
         "problems": problems[:50], "requests": sum(stats.statuses.values()),
+        "requests_by_base": {b: stats.per_base[b] for b in bases},
     }
     result["ok"] = (not check["unfinished"] and not result["server_errors"]
-                    and not check["calls_missing"])
+                    and not check["calls_missing"] and not stats.statuses["device sender error"])
     if not quiet:
         print(summary(result))
     return result
@@ -185,7 +224,9 @@ def summary(r: dict[str, Any]) -> str:
         f"{r['orders']} {json.dumps(r['order_states'])}",
         f"  offers: accepted {r['accepted']}, declined {r['declines']}, no-shows "
         f"{r['no_shows']}, visits completed {r['completed_visits']}",
-        f"  requests {r['requests']}, 5xx {r['server_errors']}, problems {len(r['problems'])}",
+        f"  requests {r['requests']} over {r['bases']} server(s), 5xx {r['server_errors']}, "
+        f"unanswered (timeouts) {r['client_errors']}, "
+        f"problems {len(r['problems'])}, sender at worst {r['behind_s']} s behind schedule",
         f"  unfinished {len(r['unfinished'])}: {r['unfinished'][:10]}",
         "  完整性检查通过 (integrity check passed)" if r["ok"] else
         "  完整性检查失败 (integrity check FAILED)",
@@ -198,7 +239,8 @@ def add_simulate_parser(sub: Any) -> None:
     p = sub.add_parser("simulate", help="load generator: the city's devices, calls, operators "
                                         "and provider staff as network clients")
     p.add_argument("--base-url", default=None,
-                   help="server to drive (default http://ANXIN_HOST:ANXIN_PORT)")
+                   help="server(s) to drive, comma-separated for several web processes "
+                        "(default http://ANXIN_HOST:ANXIN_PORT)")
     p.add_argument("--seed", type=int, default=12349)
     p.add_argument("--speed", type=float, default=60.0,
                    help="time compression: 60 = an hour of the city per minute")
@@ -214,6 +256,8 @@ def add_simulate_parser(sub: Any) -> None:
     p.add_argument("--password", default="anxin12349", help="the simulated users' password")
     p.add_argument("--drain", type=float, default=60.0,
                    help="seconds to wait after the run for work to finish")
+    p.add_argument("--device-procs", type=int, default=0,
+                   help="extra processes sending the bracelets' events (0: this one)")
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
@@ -227,5 +271,6 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         base_url=args.base_url or f"http://{settings.host}:{settings.port}",
         database_url=settings.database_url, cti_token=settings.cti_token, seed=args.seed,
         speed=args.speed, duration_s=args.duration, rates=rates, operators=args.operators,
-        staff=args.staff, password=args.password, drain_s=args.drain))
+        staff=args.staff, password=args.password, drain_s=args.drain,
+        device_procs=args.device_procs))
     return 0 if result["ok"] else 1

@@ -68,3 +68,39 @@ def test_staff_choices_shares() -> None:
     assert 0.08 < picks["decline"] / 20_000 < 0.12
     assert 0.02 < picks["no_show"] / 20_000 < 0.04
     assert plan.staff_choice(5, "a", 1, 0.1, 0.03) == plan.staff_choice(5, "a", 1, 0.1, 0.03)
+
+
+def test_stream_is_lazy_in_time_order_and_counts_as_it_goes() -> None:
+    counts: dict[str, int] = {}
+    actions = plan.stream(7, CITY, plan.Rates(), speed=86_400 / 600, duration_s=600,
+                          run_id="t", counts=counts)
+    first = [next(actions) for _ in range(10)]
+    assert counts["heartbeats"] + counts["locations"] + counts["calls"] < 100  # not all built
+    rest = list(actions)
+    times = [a.at for a in first + rest]
+    assert times == sorted(times)
+    whole = build(7)
+    assert counts == whole.counts and tuple(first + rest) == whole.actions
+    assert plan.fingerprint(first + rest) == whole.fingerprint()
+
+
+def test_shards_split_the_bracelets_and_parts_pick_streams() -> None:
+    args = (7, CITY, plan.Rates(), 86_400 / 600, 600, "t")
+    whole = [a for a in plan.stream(*args) if a.ref.startswith(("t-h", "t-l"))]
+    shards = [list(plan.stream(*args, parts=("bracelets",), shard=(k, 3))) for k in range(3)]
+    assert sorted(map(repr, whole)) == sorted(repr(a) for s in shards for a in s)
+    assert all(not set(map(repr, shards[0])) & set(map(repr, s)) for s in shards[1:])
+    calls = list(plan.stream(*args, parts=("calls", "alarms")))
+    assert calls and all(not a.ref.startswith(("t-h", "t-l")) for a in calls)
+    assert [a.at for a in calls] == sorted(a.at for a in calls)
+
+
+def test_bracelet_sample_spreads_and_sizes_for_a_rate() -> None:
+    sample = build(7, bracelets=10)
+    serials = {a.serial for a in sample.actions if a.event_type == "heartbeat"}
+    assert len(serials) == 10 and "BR-00001" in serials and "BR-00037" in serials
+    rates = plan.Rates()
+    assert plan.device_events_per_day(rates) == 144
+    # 40,000 bracelets in real time: about 67 events/s; 260 of them at ×288: about 125/s
+    assert round(40_000 * 144 / 86_400) == 67
+    assert plan.bracelets_for_rate(rates, 288, 125) == 260

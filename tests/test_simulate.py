@@ -35,13 +35,18 @@ async def test_short_city_day_passes_integrity(settings: Settings, db: asyncpg.C
     app = create_app(s)
     app.cleanup_ctx.append(worker_ctx)
     server = TestServer(app, host="127.0.0.1")
+    other = TestServer(create_app(s), host="127.0.0.1")  # a second web process's worth
     await server.start_server()
+    await other.start_server()
+    bases = [str(x.make_url("")).rstrip("/") for x in (server, other)]
     try:
         result = await simulate(
-            base_url=str(server.make_url("")).rstrip("/"), database_url=s.database_url,
+            base_url=",".join(bases), database_url=s.database_url,
             cti_token=TOKEN, seed=4, speed=600, duration_s=5, operators=3, staff=12,
-            rates=Rates(calls_per_day=3500, alarm_share=0.05), drain_s=20, quiet=True)
+            rates=Rates(calls_per_day=3500, alarm_share=0.05), drain_s=20, quiet=True,
+            device_procs=1)
     finally:
+        await _close(other)
         await _close(server)
     assert result["server_errors"] == 0, result["problems"]
     assert result["unfinished"] == [], result
@@ -50,3 +55,7 @@ async def test_short_city_day_passes_integrity(settings: Settings, db: asyncpg.C
     assert result["problems"] == [], result["problems"]
     # the simulator's setup gave the extra staff logins it needed
     assert result["staff"] == 12
+    # both servers were driven (sessions made on one are good on the other: they live in the
+    # database), and the bracelets' events came from the extra sender process
+    assert all(result["requests_by_base"][b] > 50 for b in bases), result["requests_by_base"]
+    assert result["device_procs"] == 1 and result["planned"]["heartbeats"] > 0, result
