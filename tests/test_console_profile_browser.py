@@ -102,3 +102,28 @@ async def test_the_banner_shows_while_the_live_channel_is_down(
     await expect(banner).to_contain_text("连接中断")
     await expect(page.locator("#conn")).to_have_text("已连接")
     await expect(banner).to_be_hidden()
+
+
+async def test_the_state_picker_shows_overdue_orders(
+        page: Any, world: dict[str, int], db: asyncpg.Connection) -> None:
+    """An order for "now" made two hours ago that nobody has reached is overdue; one made a
+    minute ago is not."""
+    from playwright.async_api import expect
+
+    await dispatch_world.catalogue(db)
+    elder = world["elder_wendeng"]
+    ids = [await db.fetchval(
+        "INSERT INTO orders (elder_id, item_code, kind, state, priority, region_code, created_at,"
+        " updated_at) VALUES ($1, 'BA001', 'service', 'queued', 3, '371003001001',"
+        f" now() - interval '{age}', now()) RETURNING id", elder) for age in ("2 hours", "1 minute")]
+    await open_console(page, "op.wendeng")
+    rows = page.locator("#orders tbody tr.order-row")
+    await expect(rows).to_have_count(2)
+    await page.locator("#order-state").select_option("overdue")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text(f"#{ids[0]}")
+    await expect(rows.first.locator(".overdue-badge")).to_have_text("已超时")
+    await page.locator("#order-state").select_option("queued")
+    await expect(rows).to_have_count(2)
+    await page.locator("#order-state").select_option("on_site")
+    await expect(rows).to_have_count(0)

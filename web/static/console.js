@@ -810,7 +810,7 @@ window.addEventListener("anxin-open-order", (ev) => {
 // ---------- start ----------
 
 showPresence(state.presence);
-initOrders({ cfg, api, h, t, clock, dateTime, phone, errorText, parseTime });
+initOrders({ cfg, api, h, t, clock, dateTime, phone, errorText, parseTime, serverNow: () => serverClock.now() });
 initProfile({
   cfg, api, h, t, dateTime, phone, errorText, parseTime, riskLabel, openNewOrder,
   serverNow: () => serverClock.now(),

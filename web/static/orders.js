@@ -10,6 +10,11 @@ const DONE = new Set(["completed", "reviewed"]);
 const LINGER_MS = 120_000;       // a row that left the filter stays (dimmed) this long
 const SEARCH_DELAY_MS = 250;
 const FILTERS = ["active", "no_candidate", "completed_today", "all"];
+// the state picker narrows the board to one state, or to the overdue orders
+const PICKABLE = ["queued", "offered", "accepted", "en_route", "on_site", "no_candidate", "overdue"];
+const NOT_STARTED = new Set(["created", "queued", "offered", "accepted", "en_route", "no_candidate"]);
+// an order for "now" (no window) that nobody has reached within this long is overdue
+const IMMEDIATE_OVERDUE_MS = 60 * 60_000;
 // what an operator may do in each state (dispatch/states.py RULES, actor "operator")
 const ACTIONS = {
   created: ["cancel"],
@@ -30,6 +35,7 @@ const st = {
   rows: new Map(),     // id -> <tr>
   linger: new Map(),   // id -> timer of a row that no longer matches the filter
   filter: "active",
+  state: "",           // "" (every state), a state of PICKABLE, or "overdue"
   loaded: false,       // the current filter's list has arrived
   fresh: new Set(),    // ids to flash when their row is drawn
   detailId: null,
@@ -127,7 +133,18 @@ function setMsg(el, text, ok) {
 
 // ---------- the board ----------
 
+/** Not yet on site although its window has closed (or, without a window, an hour after it was
+ * made): the operator should chase it. */
+export function isOverdue(o, now = Date.now()) {
+  if (!NOT_STARTED.has(o.state)) return false;
+  if (o.window_end) return X.parseTime(o.window_end) < now;
+  if (o.window_start) return false;
+  const made = X.parseTime(o.created_at);
+  return Boolean(made) && now - made.getTime() > IMMEDIATE_OVERDUE_MS;
+}
+
 function matches(o, filter = st.filter) {
+  if (st.state && (st.state === "overdue" ? !isOverdue(o, X.serverNow()) : o.state !== st.state)) return false;
   if (filter === "active") return ACTIVE.has(o.state);
   if (filter === "no_candidate") return o.state === "no_candidate";
   if (filter === "completed_today") return DONE.has(o.state) && localDay(o.checked_out_at) === today();
@@ -184,7 +201,8 @@ function renderRow(o, left) {
     placeRow(tr, o.id);
   }
   tr.dataset.state = o.state;
-  tr.className = ["order-row", `os-${o.state}`, left ? "left" : "",
+  const overdue = isOverdue(o, X.serverNow());
+  tr.className = ["order-row", `os-${o.state}`, left ? "left" : "", overdue ? "overdue" : "",
     st.fresh.has(o.id) ? "fresh" : ""].filter(Boolean).join(" ");
   st.fresh.delete(o.id);
   const reason = (o.state === "no_candidate" || o.state === "cancelled" || o.state === "failed") && o.reason
@@ -203,6 +221,7 @@ function renderRow(o, left) {
     h("td", { class: "oc-item" }, h("span", {}, itemName(o.item)), h("small", { class: "muted" }, o.item ? o.item.code : "")),
     h("td", { class: "oc-elder" }, h("span", {}, o.elder ? o.elder.name : "—"), h("small", { class: "muted" }, o.region_name || "")),
     h("td", { class: "oc-state" }, badge(o.state),
+      overdue ? h("span", { class: "overdue-badge" }, t("ord_overdue")) : null,
       o.state === "created" && o.window_start ? h("small", { class: "muted" }, t("ord_scheduled")) : null,
       o.widened && ACTIVE.has(o.state) ? h("small", { class: "muted" }, t("ord_widened")) : null, reason),
     h("td", { class: "oc-staff" }, ...staff),
@@ -802,6 +821,11 @@ export function initOrders(helpers) {
   filterBar.addEventListener("click", (ev) => {
     const b = ev.target.closest("button[data-filter]");
     if (b && FILTERS.includes(b.dataset.filter)) setFilter(b.dataset.filter);
+  });
+  const picker = document.getElementById("order-state");
+  picker.addEventListener("change", () => {
+    st.state = PICKABLE.includes(picker.value) ? picker.value : "";
+    redraw();
   });
   tbody.addEventListener("click", (ev) => {
     const tr = ev.target.closest("tr.order-row");
