@@ -35,6 +35,9 @@ async def test_find_an_elder_by_phone_and_id_and_read_the_profile(
     await db.execute("UPDATE devices SET battery = 15, last_heartbeat_at = now()"
                      " - interval '2 hours' WHERE serial = $1", SERIAL)
     await open_console(page, "op.wendeng")
+    await expect(page.locator("article.alarm")).to_have_count(1)
+    DOCS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(DOCS / "console.png"))  # the README's picture of the console
     await page.keyboard.press("/")
     await expect(page.locator("#elder-q")).to_be_focused()
     await page.keyboard.type("13806310001")
@@ -55,7 +58,6 @@ async def test_find_an_elder_by_phone_and_id_and_read_the_profile(
     await expect(row).to_contain_text("在用")
     await expect(dialog.locator(".contacts")).to_contain_text("李强")
     await expect(dialog.locator(".ep-timeline li.tl-alarm")).to_contain_text("紧急呼叫")
-    DOCS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(DOCS / "console-profile.png"))
     await page.keyboard.press("Escape")
     await expect(dialog).to_be_hidden()
