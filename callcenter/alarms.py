@@ -149,10 +149,11 @@ ev AS (
 async def raise_alarm(conn: asyncpg.Connection, *, kind: str, region_code: str,
                       elder_id: int | None, device_id: int | None, now: dt.datetime,
                       timings: Timings, source: str = "device",
-                      location: tuple[float, float, float, float] | None = None) -> int:
+                      location: tuple[float, float, float, float] | None = None,
+                      quiet: bool = False) -> int:
     """Create an alarm and offer it: to the most local free operator with the emergency skill,
     or, when none is free, at once to every operator of the region. Two round trips: the
-    statement above and its live event."""
+    statement above and its live event (`quiet`: see outbox.add)."""
     lat, lon, glat, glon = location or (None, None, None, None)
     to_one = rules.escalation_after(0, now, offer_s=timings.offer_s, city_s=timings.city_s)
     to_region = rules.escalation_after(1, now, offer_s=timings.offer_s, city_s=timings.city_s)
@@ -161,7 +162,8 @@ async def raise_alarm(conn: asyncpg.Connection, *, kind: str, region_code: str,
                               to_one.deadline, to_region.deadline)
     if row is None:
         raise ValueError(f"unknown region {region_code}")
-    await outbox.add(conn, "alarm.new", region_code, {"alarm": card(row, now.date())})
+    await outbox.add(conn, "alarm.new", region_code, {"alarm": card(row, now.date())},
+                     quiet=quiet)
     return int(row["id"])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import secrets
 import sys
 import time
 import warnings
@@ -39,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     listen(demo)
     demo.add_argument("--elders", type=int, default=2000, help="elders to seed (default 2000)")
     demo.add_argument("--seed", type=int, default=12349, help="random seed (default 12349)")
+    demo.add_argument("--simulate", type=float, default=4.0, metavar="SPEED",
+                      help="run the city simulator at SPEED × Weihai's real pace (3,500 calls a"
+                           " day; default 4: a call every ~6 s); 0 turns it off")
     demo.add_argument("--alarm-every", type=float, default=45.0, metavar="SECONDS",
                       help="a pretend device sends an event about this often (0: never)")
     serve = sub.add_parser("serve", help="migrate, then serve the web app")
@@ -157,7 +161,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, banner: Callable[[], None] | None = None,
-           alarm_every_s: float = 0, demo: bool = False) -> int:
+           alarm_every_s: float = 0, demo: bool = False, simulate_speed: float = 0) -> int:
     from aiohttp import web
 
     from callcenter.app import create_app
@@ -188,6 +192,10 @@ def _serve(settings: Settings, banner: Callable[[], None] | None = None,
         from callcenter.demo_feed import feed_ctx
 
         app.cleanup_ctx.append(feed_ctx(alarm_every_s))
+    if simulate_speed > 0:
+        from callcenter.demo_sim import sim_ctx
+
+        app.cleanup_ctx.append(sim_ctx(simulate_speed, DEMO_PASSWORD))
     app.on_startup.append(_async(ready))
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None,
                 shutdown_timeout=10)
@@ -237,6 +245,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             await conn.close()
 
     asyncio.run(prepare())
+    if args.simulate > 0 and not settings.cti_token:  # the simulator's calls use the CTI hook
+        settings = settings.replace(cti_token=secrets.token_hex(16))
 
     def banner() -> None:
         print(f"演示账号 (demo logins), password / 密码: {DEMO_PASSWORD}")
@@ -248,9 +258,14 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
               " pretend provider staff answer the orders you create there")
         print(f"服务人员 (provider staff, phone-sized): http://{settings.host}:{settings.port}"
               "/provider as ps.001.01")
+        if args.simulate > 0:
+            print(f"模拟城市 (simulated city): calls, alarms and bracelets at ×{args.simulate:g} "
+                  "Weihai's pace; simulated district operators take some of them "
+                  "(never the `operator` login)")
         print("Ctrl-C 停止 (to stop)", flush=True)
 
-    return _serve(settings, banner, alarm_every_s=args.alarm_every, demo=True)
+    return _serve(settings, banner, alarm_every_s=args.alarm_every, demo=True,
+                  simulate_speed=args.simulate)
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:

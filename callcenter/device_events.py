@@ -16,7 +16,7 @@ import asyncpg
 from aiohttp import web
 
 from callcenter import alarm_rules as rules
-from callcenter import alarms, geo, keys
+from callcenter import alarms, geo, keys, outbox
 from callcenter.errors import NotFound, PayloadTooLarge, Unauthorized, json_response
 from callcenter.http import parse_object
 from callcenter.routing import Routes
@@ -235,9 +235,11 @@ async def _alarm_for(conn: asyncpg.Connection, device: asyncpg.Record, event: De
     location = None
     if event.wgs84 and event.gcj02:
         location = (*event.wgs84, *event.gcj02)
+    # quiet: the device's answer waits for this commit, which must not queue behind every
+    # other notifying commit's flush; the handler wakes the relays after it
     return await alarms.raise_alarm(
         conn, kind=kind, region_code=device["region_code"], elder_id=device["elder_id"],
-        device_id=device["id"], now=now, timings=timings, location=location)
+        device_id=device["id"], now=now, timings=timings, location=location, quiet=True)
 
 
 def timings_of(app: web.Application) -> alarms.Timings:
@@ -270,5 +272,7 @@ async def device_event(request: web.Request) -> web.Response:
     now = dt.datetime.now(dt.UTC)
     async with db.acquire() as conn:
         alarm_id, duplicate = await ingest(conn, device, event, now, timings_of(request.app))
+    if alarm_id is not None and not duplicate:
+        request.app[outbox.WAKER].poke()
     return json_response({"event_id": event.event_id, "alarm_id": alarm_id,
                           "duplicate": duplicate}, status=200 if duplicate else 202)

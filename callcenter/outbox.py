@@ -47,9 +47,48 @@ return false
 
 
 async def add(conn: asyncpg.Connection, kind: str, region_code: str | None,
-              data: dict[str, Any]) -> None:
-    """Queue a live event in the caller's transaction."""
-    await add_to(conn, LIVE_STREAM, kind, region_code, data)
+              data: dict[str, Any], *, quiet: bool = False) -> None:
+    """Queue a live event in the caller's transaction. `quiet`: the insert does not NOTIFY (a
+    notifying commit waits for every other notifying commit's WAL flush, sql/005); the caller
+    must `Waker.poke` after the commit."""
+    if not quiet:
+        await add_to(conn, LIVE_STREAM, kind, region_code, data)
+        return
+    await conn.execute(
+        "INSERT INTO outbox (topic, kind, region_code, payload) SELECT $1, $2, $3, $4::text::jsonb"
+        " FROM (SELECT set_config('anxin.outbox_quiet', 'on', true)) quiet",
+        LIVE_STREAM, kind, region_code, json.dumps(data, ensure_ascii=False, default=str))
+
+
+class Waker:
+    """Wakes the outbox relays after quiet commits: this process's relay at once, the other
+    processes' by one NOTIFY (no WAL, so no flush to wait for) at most every `every_s`."""
+
+    def __init__(self, db: asyncpg.Pool, every_s: float = 0.005) -> None:
+        self.db = db
+        self.every_s = every_s
+        self.local: asyncio.Event | None = None  # set by the relay of this process, if it runs
+        self._pending: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        if self.local is not None:
+            self.local.set()
+        if self._pending is None or self._pending.done():
+            self._pending = asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        await asyncio.sleep(self.every_s)  # one NOTIFY for every commit of the next few ms
+        try:
+            await self.db.execute("SELECT pg_notify('anxin_outbox', '')")
+        except (asyncpg.PostgresError, OSError) as exc:  # the relays poll every second anyway
+            log.warning("outbox wake-up not sent: %s", exc.__class__.__name__)
+
+    async def close(self) -> None:
+        if self._pending is not None:
+            await asyncio.gather(self._pending, return_exceptions=True)
+
+
+WAKER = web.AppKey("outbox_waker", Waker)
 
 
 async def add_many(conn: asyncpg.Connection,
@@ -172,11 +211,14 @@ async def _relay_loop(app: web.Application, wake: asyncio.Event, halt: asyncio.E
 
 
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the relay for the app's lifetime, woken by PostgreSQL NOTIFY."""
+    """Run the relay for the app's lifetime, woken by PostgreSQL NOTIFY and by this process's
+    quiet commits (the app's Waker)."""
+    waker = app[WAKER] = Waker(app[keys.DB])
     if not app[keys.SETTINGS].background_tasks:
         yield
+        await waker.close()
         return
-    wake = asyncio.Event()
+    wake = waker.local = asyncio.Event()
     listener = await app[keys.DB].acquire()
 
     def notified(*_: object) -> None:
@@ -189,6 +231,8 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info("outbox relay started")
     yield
     await tasks.stop(task, halt)
+    waker.local = None
+    await waker.close()
     await listener.remove_listener("anxin_outbox", notified)
     await app[keys.DB].release(listener)
     log.info("outbox relay stopped after %.0f s", time.monotonic() - started)

@@ -50,8 +50,8 @@ async def setup_staff_logins(conn: asyncpg.Connection, wanted: int, password: st
     return len(rows)
 
 
-async def load_snapshot(conn: asyncpg.Connection, operators: int, staff: int
-                        ) -> plan.Snapshot:
+async def load_snapshot(conn: asyncpg.Connection, operators: int, staff: int,
+                        exclude_operators: Sequence[str] = ()) -> plan.Snapshot:
     elders = tuple(plan.Elder(r["id"], tuple(r["phones"] or ()), r["lat"], r["lon"], r["path"])
                    for r in await conn.fetch(
         "SELECT e.id, e.phones, e.lat, e.lon, r.path FROM elders e JOIN regions r"
@@ -64,8 +64,8 @@ async def load_snapshot(conn: asyncpg.Connection, operators: int, staff: int
         " FROM devices WHERE status = 'active' AND elder_id IS NOT NULL ORDER BY serial"))
     ops = tuple(plan.Login(r["username"], r["path"]) for r in await conn.fetch(
         "SELECT u.username, r.path FROM users u JOIN regions r ON r.code = u.region_code"
-        " WHERE u.role = 'operator' AND u.active ORDER BY length(r.path), u.id LIMIT $1",
-        operators))
+        " WHERE u.role = 'operator' AND u.active AND u.username <> ALL($2::text[])"
+        " ORDER BY length(r.path), u.id LIMIT $1", operators, list(exclude_operators)))
     staff_rows = await conn.fetch(
         "SELECT u.username, r.path, s.id, s.home_lat, s.home_lon FROM staff s"
         " JOIN users u ON u.id = s.user_id JOIN providers p ON p.id = s.provider_id"
@@ -118,8 +118,8 @@ async def simulate(*, base_url: str | Sequence[str], database_url: str, cti_toke
                    rates: plan.Rates | None = None, operators: int = 4, staff: int = 20,
                    password: str = "anxin12349", drain_s: float = 30.0, quiet: bool = False,
                    device_procs: int = 0,
-                   on_clients: Callable[[dict[str, int]], None] | None = None
-                   ) -> dict[str, Any]:
+                   on_clients: Callable[[dict[str, int]], None] | None = None,
+                   exclude_operators: Sequence[str] = ()) -> dict[str, Any]:
     """One run; returns {wall_s, calls, alarms, orders, unfinished, ok, ...}. Traffic is
     spread over every URL in `base_url` (each operator and staff member logs in on one and
     stays there; device events and calls go to each in turn). With `device_procs` > 0 the
@@ -131,7 +131,7 @@ async def simulate(*, base_url: str | Sequence[str], database_url: str, cti_toke
     conn = await asyncpg.connect(database_url)
     try:
         created = await setup_staff_logins(conn, staff, password)
-        snapshot = await load_snapshot(conn, operators, staff)
+        snapshot = await load_snapshot(conn, operators, staff, exclude_operators)
     finally:
         await conn.close()
     run_id = f"sim-{seed}-{uuid.uuid4().hex[:6]}"

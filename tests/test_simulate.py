@@ -59,3 +59,16 @@ async def test_short_city_day_passes_integrity(settings: Settings, db: asyncpg.C
     # database), and the bracelets' events came from the extra sender process
     assert all(result["requests_by_base"][b] > 50 for b in bases), result["requests_by_base"]
     assert result["device_procs"] == 1 and result["planned"]["heartbeats"] > 0, result
+
+
+async def test_the_demo_never_simulates_the_human_operator(db: asyncpg.Connection) -> None:
+    """The demo runs the simulator with the `operator` login excluded: that desk is the human's."""
+    from callcenter.demo_sim import HUMAN_LOGINS, SIM_OPERATORS
+    from callcenter.sim_run import load_snapshot
+
+    await seed_city(db, elders=50, seed=3, demo_password="anxin12349")
+    every = await load_snapshot(db, 100, 0)
+    assert "operator" in {o.username for o in every.operators}
+    chosen = await load_snapshot(db, SIM_OPERATORS, 0, HUMAN_LOGINS)
+    names = [o.username for o in chosen.operators]
+    assert len(names) == SIM_OPERATORS and "operator" not in names
