@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from callcenter import keys, security
+from callcenter import i18n, keys, security
 from callcenter.errors import Forbidden, Unauthorized
 
 log = logging.getLogger("callcenter.auth")
@@ -42,6 +42,7 @@ class Principal:
     provider_id: int | None
     csrf_token: str
     token_hash: bytes
+    lang: str = "zh"  # interface language the user chose last (users.lang)
 
     @property
     def scope_like(self) -> str:
@@ -87,7 +88,7 @@ def scope_args(p: Principal) -> tuple[str, str]:
 
 _LOAD_SESSION = """
 SELECT s.csrf_token, s.last_seen_at, u.id, u.username, u.display_name, u.role, u.region_code,
-       u.provider_id, r.name AS region_name, r.path AS region_path
+       u.provider_id, u.lang, r.name AS region_name, r.path AS region_path
 FROM sessions s JOIN users u ON u.id = s.user_id JOIN regions r ON r.code = u.region_code
 WHERE s.token_hash = $1 AND s.expires_at > now() AND u.active
 """
@@ -105,7 +106,7 @@ async def load_principal(db: asyncpg.Pool, token: str, ttl_s: int) -> Principal 
             " WHERE token_hash = $1", digest, ttl_s)
     return Principal(row["id"], row["username"], row["display_name"], row["role"],
                      row["region_code"], row["region_name"], row["region_path"],
-                     row["provider_id"], row["csrf_token"], digest)
+                     row["provider_id"], row["csrf_token"], digest, row["lang"])
 
 
 @web.middleware
@@ -117,8 +118,22 @@ async def session_middleware(request: web.Request,
         settings = request.app[keys.SETTINGS]
         found = await load_principal(request.app[keys.DB], token, settings.session_ttl_s)
         if found is not None:
+            found = await _remember_lang(request, found)
             request[PRINCIPAL] = found
+            request[i18n.USER_LANG] = found.lang
     return await handler(request)
+
+
+async def _remember_lang(request: web.Request, p: Principal) -> Principal:
+    """A logged-in user's ?lang= switch on a page is stored on the user, so it follows them
+    (an API's ?lang=, e.g. a report's CSV labels, is for that answer only)."""
+    wanted = request.query.get("lang")
+    if (request.method != "GET" or wanted not in i18n.LANGS or wanted == p.lang
+            or request.path.startswith("/api/")):
+        return p
+    await request.app[keys.DB].execute("UPDATE users SET lang = $2 WHERE id = $1",
+                                       p.user_id, wanted)
+    return dataclasses.replace(p, lang=wanted)
 
 
 async def authorize(request: web.Request, roles: frozenset[str], *, page: bool) -> Principal:

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from callcenter.embedded import EmbeddedError, EmbeddedServices
+from callcenter.i18n_cli import add_i18n_parser, cmd_i18n
 from callcenter.logs import configure_logging
 from callcenter.migrate import migrate
 from callcenter.settings import Settings, SettingsError, ensure_secret_key, load_settings
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--claim-idle-s", type=float, default=30.0, metavar="SECONDS",
                         help="take over entries a silent worker has held this long (default 30)")
     add_simulate_parser(sub)
+    add_i18n_parser(sub)
     sub.add_parser("migrate", help="apply the SQL migrations not yet applied")
     seed = sub.add_parser("seed", help="build the Weihai demo city into an empty database")
     seed.add_argument("--elders", type=int, default=2000, help="elders to create (default 2000)")
@@ -80,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "i18n":  # files only: no settings, no services
+        return cmd_i18n(args)
     # pgserver asks platformdirs for a runtime dir; on servers without XDG_RUNTIME_DIR it warns
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR", category=UserWarning)
     try:

@@ -37,7 +37,7 @@ def pinyin_initials(text: str) -> str:
 
 def _strings(lang: str) -> dict[str, str]:
     t = i18n.translator(lang)
-    return {k: t(k) for k in i18n.MESSAGES if k.startswith(_JS_PREFIXES) or k in _JS_KEYS}
+    return {k: t(k) for k in i18n.message_ids() if k.startswith(_JS_PREFIXES) or k in _JS_KEYS}
 
 
 @routes.get("/console", name="console_page", roles=STAFF_ROLES, page=True,

@@ -77,5 +77,5 @@ async def dashboard_page(request: web.Request) -> web.Response:
     t = i18n.translator(lang)
     config = {"region": where.public(), "lang": lang,
               "tz": request.app[keys.SETTINGS].time_zone,
-              "strings": {k: t(k) for k in i18n.MESSAGES if k.startswith(_JS_PREFIXES)}}
+              "strings": {k: t(k) for k in i18n.message_ids() if k.startswith(_JS_PREFIXES)}}
     return render(request, "dashboard.html", config=config, region=where)

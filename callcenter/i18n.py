@@ -1,300 +1,72 @@
-"""UI text: Simplified Chinese first, English available. One table, keyed by message id."""
+"""UI text: Simplified Chinese first, English available, from Babel gettext catalogues.
+
+Message ids are keys (`t('login')`); the text lives in callcenter/locale/<locale>/LC_MESSAGES/
+messages.po, compiled to messages.mo (see callcenter/i18n_cli.py and README "Language").
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
 from aiohttp import web
+from babel import Locale
+from babel.messages.mofile import read_mo
+from babel.support import Translations
 
 LANGS = ("zh", "en")
 LANG_COOKIE = "anxin_lang"
-
-MESSAGES: dict[str, tuple[str, str]] = {
-    "app_name": ("安心12349 虚拟养老院", "Anxin 12349 Virtual Nursing Home"),
-    "login": ("登录", "Log in"),
-    "logout": ("退出", "Log out"),
-    "username": ("用户名", "User name"),
-    "password": ("密码", "Password"),
-    "login_failed": ("用户名或密码错误", "Wrong user name or password"),
-    "login_throttled": ("登录失败次数过多，请稍后再试", "Too many failed logins; try again later"),
-    "csrf_failed": ("页面已过期，请重新提交", "The page expired; please submit again"),
-    "home": ("首页", "Home"),
-    "workbench": ("工作台", "Workbench"),
-    "elders": ("老人档案", "Elders"),
-    "regions": ("行政区划", "Regions"),
-    "providers": ("服务商", "Providers"),
-    "catalogue": ("服务目录", "Service catalogue"),
-    "import": ("批量导入", "Bulk import"),
-    "search": ("搜索", "Search"),
-    "search_hint": ("姓名、电话或身份证号", "Name, phone or ID number"),
-    "name": ("姓名", "Name"),
-    "title": ("名称", "Name"),
-    "code": ("代码", "Code"),
-    "years": ("岁", "y"),
-    "kind_sos_phone": ("SOS电话", "SOS phone"),
-    "kind_bracelet": ("防走失手环", "bracelet"),
-    "kind_fall_sensor": ("跌倒传感器", "fall sensor"),
-    "kind_smoke": ("烟感", "smoke detector"),
-    "kind_gas": ("燃气报警器", "gas detector"),
-    "kind_water": ("水浸传感器", "water sensor"),
-    "kind_door": ("门磁", "door sensor"),
-    "kind_bed": ("离床传感器", "bed sensor"),
-    "status_active": ("在册", "active"),
-    "status_suspended": ("暂停服务", "suspended"),
-    "status_moved": ("已迁出", "moved away"),
-    "status_deceased": ("已故", "deceased"),
-    "sex": ("性别", "Sex"),
-    "M": ("男", "Male"),
-    "F": ("女", "Female"),
-    "age": ("年龄", "Age"),
-    "birth_date": ("出生日期", "Birth date"),
-    "id_number": ("身份证号", "ID number"),
-    "phones": ("电话", "Phones"),
-    "address": ("地址", "Address"),
-    "region": ("所属区域", "Region"),
-    "risk_groups": ("重点人群", "Risk groups"),
-    "care_level": ("照护等级", "Care level"),
-    "medical_notes": ("健康备注", "Medical notes"),
-    "contacts": ("紧急联系人", "Emergency contacts"),
-    "relation": ("关系", "Relation"),
-    "devices": ("设备", "Devices"),
-    "kind": ("类型", "Kind"),
-    "serial": ("序列号", "Serial"),
-    "battery": ("电量", "Battery"),
-    "last_heartbeat": ("最近心跳", "Last heartbeat"),
-    "status": ("状态", "Status"),
-    "consent": ("知情同意", "Consent"),
-    "location": ("位置", "Location"),
-    "no_results": ("没有找到记录", "No records found"),
-    "results": ("条结果", "results"),
-    "next_page": ("下一页", "Next page"),
-    "counts": ("本辖区概况", "Your region at a glance"),
-    "elders_count": ("在册老人", "Enrolled elders"),
-    "devices_count": ("在用设备", "Active devices"),
-    "providers_count": ("服务商", "Providers"),
-    "staff_count": ("服务人员", "Service staff"),
-    "items_count": ("服务项目", "Service items"),
-    "by_risk_group": ("按重点人群", "By risk group"),
-    "by_district": ("按区域", "By region"),
-    "role": ("角色", "Role"),
-    "role_admin": ("系统管理员", "Administrator"),
-    "role_supervisor": ("民政监管", "Supervisor"),
-    "role_operator": ("话务坐席", "Hotline operator"),
-    "role_provider_admin": ("服务商管理员", "Provider admin"),
-    "role_provider_staff": ("服务人员", "Provider staff"),
-    "import_elders": ("导入老人名册", "Import elder roster"),
-    "import_devices": ("导入设备清单", "Import device list"),
-    "file": ("文件 (CSV 或 XLSX)", "File (CSV or XLSX)"),
-    "skip_bad": ("跳过错误行，导入其余行", "Skip bad rows and import the rest"),
-    "upload": ("上传并导入", "Upload and import"),
-    "import_ok": ("导入完成", "Import finished"),
-    "import_failed": ("导入未写入：存在错误行", "Nothing written: the file has bad rows"),
-    "line": ("行", "Line"),
-    "column": ("列", "Column"),
-    "reason": ("原因", "Reason"),
-    "inserted": ("新增", "Inserted"),
-    "updated": ("更新", "Updated"),
-    "unchanged": ("未变", "Unchanged"),
-    "bad_rows": ("错误行", "Bad rows"),
-    "generated_secrets": ("新生成的设备密钥（仅显示一次）",
-                          "Generated device secrets (shown once)"),
-    "import_help": ("表头：", "Header row:"),
-    "error": ("出错了", "Something went wrong"),
-    "error_404": ("页面不存在或不在您的辖区内", "Not found, or not in your region"),
-    "error_403": ("您无权访问此页面", "You may not open this page"),
-    "back_home": ("返回首页", "Back to home"),
-    "audited": ("查看完整档案已记入审计日志", "Viewing the full record was written to the audit log"),
-    "masked": ("已脱敏", "masked"),
-    "items": ("服务项目", "Service items"),
-    "price": ("价格", "Price"),
-    "duration": ("标准时长", "Duration"),
-    "response": ("响应时限", "Target response"),
-    "subsidy": ("补贴", "Subsidy"),
-    "minutes": ("分钟", "min"),
-    "yes": ("是", "yes"),
-    "no": ("否", "no"),
-    "rating": ("星级", "Rating"),
-    "licence": ("许可证号", "Licence"),
-    "staff": ("服务人员", "Staff"),
-    "all_regions": ("全部区域", "All regions"),
-    "service_circle": ("服务圈", "Service circle"),
-    "urban": ("城市", "urban"),
-    "rural": ("农村", "rural"),
-    "level_city": ("市", "city"),
-    "level_district": ("区/县级市", "district"),
-    "level_town": ("镇/街道", "town/street"),
-    "level_community": ("社区/村", "community/village"),
-    "demo_logins": ("演示账号", "Demo logins"),
-    # the operator console (web/static/console.js reads the con_/ak_/as_/... keys)
-    "console": ("控制台", "Console"),
-    "con_title": ("坐席控制台", "Operator console"),
-    "con_duty": ("值班状态", "Duty"),
-    "con_on_duty": ("上岗", "On duty"),
-    "con_off_duty": ("离岗", "Off duty"),
-    "con_available": ("空闲", "Available"),
-    "con_busy": ("忙碌", "Busy"),
-    "con_connecting": ("连接中", "Connecting"),
-    "con_connected": ("已连接", "Connected"),
-    "con_reconnecting": ("重连中", "Reconnecting"),
-    "con_sound_hint": ("点击启用提示音", "Click to enable the alert sound"),
-    "con_figures": ("今日应答", "Today's answers"),
-    "con_pct_60s": ("60秒受理率", "Taken ≤ 60 s"),
-    "con_pct_180s": ("180秒受理率", "Taken ≤ 180 s"),
-    "con_median": ("中位用时", "Median"),
-    "con_p95": ("P95用时", "p95"),
-    "con_target": ("目标", "target"),
-    "con_today_alarms": ("今日警情", "Alarms today"),
-    "con_unacked": ("未受理", "Not taken"),
-    "con_seconds": ("秒", "s"),
-    "con_queue": ("警情队列", "Alarm queue"),
-    "con_queue_empty": ("暂无待处理警情", "No open alarms"),
-    "con_waiting": ("待受理", "waiting"),
-    "con_handling": ("处置中", "in hand"),
-    "con_acknowledge": ("受理", "Acknowledge"),
-    "con_handle": ("处置", "Handle"),
-    "con_resolve": ("结案", "Resolve"),
-    "con_close": ("关闭", "Close"),
-    "con_close_alarm": ("关闭警情", "Close the alarm"),
-    "con_back": ("返回", "Back"),
-    "con_offered_to": ("已派给", "Offered to"),
-    "con_acked_by": ("受理人", "Taken by"),
-    "con_mine": ("待您受理", "For you"),
-    "con_scope": ("派单范围", "Offered to"),
-    "con_priority": ("优先级", "Priority"),
-    "con_unknown_elder": ("未关联老人", "No elder on record"),
-    "con_screen_pop": ("来电弹屏", "Incoming calls"),
-    "con_no_calls": ("暂无来电", "No incoming call"),
-    "con_unknown_caller": ("未知来电", "Unknown caller"),
-    "con_recent_alarms": ("近期警情", "Recent alarms"),
-    "con_operators": ("在岗坐席", "Operators on duty"),
-    "con_none": ("暂无", "None"),
-    "con_history": ("处置记录", "History"),
-    "con_note": ("备注", "Note"),
-    "con_save_note": ("保存备注", "Save note"),
-    "con_call_elder": ("呼叫老人", "Call the elder"),
-    "con_call_contact": ("呼叫联系人", "Call a contact"),
-    "con_contact": ("联系人", "Contact"),
-    "con_result": ("结果", "Result"),
-    "con_record_call": ("记录通话", "Record the call"),
-    "con_emergency": ("紧急服务", "Emergency services"),
-    "con_emergency_help": ("记录已向哪个紧急服务求助", "Record which emergency service was called"),
-    "con_onsite": ("派人上门", "On-site check"),
-    "con_onsite_help": ("向附近服务人员派出紧急上门工单", "Send nearby provider staff an emergency check order"),
-    "con_outcome": ("处置结果", "Outcome"),
-    "con_outcome_hint": ("选择“其他”时必须填写说明", "A note is required for “other”"),
-    "con_confirm_resolve": ("确认结案", "Resolve"),
-    "con_resolved_ok": ("已结案，请关闭警情", "Resolved; now close the alarm"),
-    "con_saved": ("已记录", "Recorded"),
-    "con_failed": ("操作失败", "Failed"),
-    "con_no_contacts": ("无紧急联系人", "No emergency contacts"),
-    "con_order": ("上门工单", "On-site order"),
-    "con_system": ("系统", "system"),
-    "con_loading": ("加载中…", "Loading…"),
-    "con_id_masked": ("身份证号", "ID number"),
-    "con_answered_by": ("接听", "answered by"),
-    "call_ringing": ("振铃中", "Ringing"),
-    "call_answered": ("通话中", "Answered"),
-    "call_ended": ("已结束", "Ended"),
-    "call_abandoned": ("未接通挂断", "Abandoned"),
-    # the console's elder search and profile
-    "con_banner_lost": ("实时连接中断，正在重新连接…重连后自动补齐期间的变化",
-                        "Live connection lost; reconnecting… what changed meanwhile is filled in "
-                        "on reconnect"),
-    "prof_search": ("查找老人", "Find an elder"),
-    "prof_search_ph": ("姓名、电话或身份证号（按 / 键）", "Name, phone or ID number (press /)"),
-    "prof_title": ("老人档案", "Elder profile"),
-    "prof_history": ("服务记录", "History"),
-    "prof_no_history": ("暂无记录", "Nothing yet"),
-    "prof_call": ("来电", "Call"),
-    "prof_alarm": ("警情", "Alarm"),
-    "prof_order": ("工单", "Order"),
-    "prof_visit": ("上门服务", "Home visit"),
-    "prof_on_site_now": ("服务中", "on site now"),
-    "prof_last_heartbeat": ("最近心跳", "Last heartbeat"),
-    "prof_battery": ("电量", "Battery"),
-    "prof_status": ("状态", "Status"),
-    "prof_never": ("从未", "never"),
-    "prof_just_now": ("刚刚", "just now"),
-    "prof_min_ago": ("分钟前", "min ago"),
-    "prof_h_ago": ("小时前", "h ago"),
-    "prof_d_ago": ("天前", "days ago"),
-    "prof_full_record": ("完整档案", "Full record"),
-    "prof_open": ("档案", "Profile"),
-    "dstat_active": ("在用", "in use"),
-    "dstat_retired": ("已停用", "retired"),
-    # keyboard shortcuts
-    "keys_title": ("键盘快捷键", "Keyboard shortcuts"),
-    "keys_button": ("快捷键 ?", "Shortcuts ?"),
-    "keys_search": ("查找老人", "Find an elder"),
-    "keys_ack": ("受理最紧急的待受理警情", "Acknowledge the most urgent alarm waiting for you"),
-    "keys_handle": ("打开我正在处置的警情", "Open the alarm you are handling"),
-    "keys_new_order": ("新建工单", "New order"),
-    "keys_help": ("显示本帮助", "Show this help"),
-    "keys_close": ("关闭对话框", "Close a dialog"),
-    "esc_0": ("本人", "one operator"),
-    "esc_1": ("全区", "whole region"),
-    "esc_2": ("全市", "whole city"),
-    "as_received": ("已接收", "received"),
-    "as_queued": ("排队中", "queued"),
-    "as_offered": ("待受理", "offered"),
-    "as_acknowledged": ("已受理", "acknowledged"),
-    "as_in_progress": ("处置中", "in progress"),
-    "as_resolved": ("已结案", "resolved"),
-    "as_closed": ("已关闭", "closed"),
-    "ak_sos": ("紧急呼叫", "SOS call"),
-    "ak_fall": ("跌倒", "Fall"),
-    "ak_wander": ("走失", "Wandering"),
-    "ak_smoke": ("烟雾", "Smoke"),
-    "ak_gas": ("燃气", "Gas"),
-    "ak_water": ("水浸", "Water leak"),
-    "ak_door": ("门磁", "Door"),
-    "ak_inactivity": ("长时间无活动", "Inactivity"),
-    "ak_low_battery": ("低电量", "Low battery"),
-    "ak_missed_visit": ("服务人员未到", "Carer did not arrive"),
-    "res_reached": ("接通", "reached"),
-    "res_no_answer": ("无人接听", "no answer"),
-    "res_busy": ("占线", "busy"),
-    "res_wrong_number": ("号码错误", "wrong number"),
-    "act_note": ("备注", "note"),
-    "act_call_elder": ("呼叫老人", "called the elder"),
-    "act_call_contact": ("呼叫联系人", "called a contact"),
-    "act_emergency_call": ("紧急服务", "emergency services"),
-    "act_onsite_check": ("派人上门", "on-site check"),
-    "svc_120": ("120 急救", "120 ambulance"),
-    "svc_110": ("110 报警", "110 police"),
-    "svc_119": ("119 火警", "119 fire"),
-    "out_false_alarm": ("误报", "False alarm"),
-    "out_resolved_by_phone": ("电话处置完毕", "Resolved by phone"),
-    "out_contact_attended": ("联系人已到场", "A contact attended"),
-    "out_provider_attended": ("服务人员已上门", "Provider staff attended"),
-    "out_ambulance": ("已送医（120）", "Ambulance (120)"),
-    "out_police": ("已报警（110）", "Police (110)"),
-    "out_other": ("其他", "Other"),
-}
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "messages"
+CATALOGUES = {"zh": "zh_CN", "en": "en"}  # lang -> catalogue directory under locale/
+# lang -> locale for dates and numbers; "en" reads like the scripts' Intl "en-GB" (24-hour)
+FORMAT_LOCALES = {"zh": "zh_Hans_CN", "en": "en_GB"}
+USER_LANG = web.RequestKey("user_lang", str)  # the logged-in user's stored language (auth.py)
 
 
-def _merge() -> None:
-    """Orders and the provider pages keep their text in their own tables."""
-    from callcenter import i18n_dashboard, i18n_map, i18n_orders, i18n_provider
-
-    for table in (i18n_orders.MESSAGES, i18n_provider.MESSAGES, i18n_map.MESSAGES,
-                  i18n_dashboard.MESSAGES):
-        clash = MESSAGES.keys() & table.keys()
-        assert not clash, f"message ids defined twice: {sorted(clash)}"
-        MESSAGES.update(table)
+def mo_path(lang: str) -> Path:
+    return LOCALE_DIR / CATALOGUES[lang] / "LC_MESSAGES" / f"{DOMAIN}.mo"
 
 
-_merge()
+@functools.cache
+def translations(lang: str) -> Translations:
+    """The compiled catalogue of one language, read once per process."""
+    path = mo_path(lang)
+    try:
+        with path.open("rb") as fp:
+            return Translations(fp, domain=DOMAIN)
+    except FileNotFoundError:
+        raise RuntimeError(f"missing compiled catalogue {path}: run "
+                           "`python -m callcenter i18n compile`") from None
+
+
+@functools.cache
+def message_ids() -> frozenset[str]:
+    """Every message id of the catalogues (both languages have the same ids)."""
+    with mo_path("zh").open("rb") as fp:
+        return frozenset(str(m.id) for m in read_mo(fp) if m.id)
+
+
+@functools.cache
+def format_locale(lang: str) -> Locale:
+    return Locale.parse(FORMAT_LOCALES[lang])
 
 
 def lang_of(request: web.Request) -> str:
-    wanted = request.query.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
-    return wanted if wanted in LANGS else "zh"
+    """An explicit ?lang=, then the user's stored language, then the cookie, then Chinese."""
+    for wanted in (request.query.get("lang"), request.get(USER_LANG),
+                   request.cookies.get(LANG_COOKIE)):
+        if wanted in LANGS:
+            return wanted
+    return "zh"
 
 
-def translator(lang: str):  # type: ignore[no-untyped-def]
-    index = LANGS.index(lang)
+def translator(lang: str) -> Callable[[str], str]:
+    """`t(key)`: the key's text in `lang`; an unknown key is returned as it is."""
+    gettext = translations(lang if lang in LANGS else "zh").gettext
 
     def t(key: str) -> str:
-        pair = MESSAGES.get(key)
-        return pair[index] if pair else key
+        return gettext(key)
 
     return t

@@ -19,7 +19,7 @@ ROLES = frozenset({"provider_staff", "provider_admin"})
 
 def _strings(lang: str) -> dict[str, str]:
     t = i18n.translator(lang)
-    return {k: t(k) for k in i18n.MESSAGES if k.startswith("pv_")}
+    return {k: t(k) for k in i18n.message_ids() if k.startswith("pv_")}
 
 
 @routes.get("/provider", name="provider_page", roles=ROLES, page=True,
