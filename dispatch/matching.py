@@ -86,6 +86,21 @@ def score(s: Staff, need: Need) -> Scored:
     return Scored(s, sum(parts.values()), parts)
 
 
+def settled(ranked: list[Scored], farthest_m: float, need: Need, emergency: bool) -> bool:
+    """Whether nobody farther than `farthest_m` (not yet looked at) could change the choice:
+    an emergency's three nearest eligible are all nearer; otherwise the best score beats the
+    most anyone that far could score (full rating, fairness and preference)."""
+    if not ranked:
+        return False
+    if emergency:
+        chosen = choose(ranked, True)
+        return len(chosen) == EMERGENCY_FANOUT and chosen[-1].staff.distance_m < farthest_m
+    closeness = max(0.0, 1.0 - farthest_m / need.radius_m) if need.radius_m > 0 else 0.0
+    bound = (WEIGHTS["distance"] * closeness + WEIGHTS["rating"] + WEIGHTS["fairness"]
+             + (WEIGHTS["preferred"] if need.preferred_provider_id is not None else 0.0))
+    return ranked[0].score > bound
+
+
 def rank(pool: list[Staff], need: Need) -> tuple[list[Scored], Counter[str]]:
     """Eligible candidates best first (ties: nearer, then lower id), and the rejection counts."""
     rejected: Counter[str] = Counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -50,7 +51,7 @@ LEFT JOIN staff st ON st.id = o.staff_id LEFT JOIN providers p ON p.id = o.provi
 """
 
 
-def card(row: asyncpg.Record) -> dict[str, Any]:
+def card(row: Mapping[str, Any]) -> dict[str, Any]:
     """What consoles and provider pages show of an order (the elder's ID masked)."""
     d = dict(row)
     zh, en = states.LABELS[d["state"]]
@@ -98,14 +99,14 @@ async def record_event(conn: asyncpg.Connection, order_id: int, from_state: str 
         "INSERT INTO events (entity_type, entity_id, actor_user_id, actor_kind, from_state,"
         " to_state, payload) VALUES ('order', $1, $2, $3, $4, $5, $6::text::jsonb)",
         order_id, user_id, _actor_kind(actor), from_state, to_state,
-        _event_json(event, actor, payload))
+        event_json(event, actor, payload))
 
 
 def _actor_kind(actor: str) -> str:
     return "user" if actor in ("operator", "staff", "provider_admin") else actor
 
 
-def _event_json(event: str, actor: str, payload: dict[str, Any] | None) -> str:
+def event_json(event: str, actor: str, payload: dict[str, Any] | None) -> str:
     return json.dumps({"event": event, "actor": actor, **(payload or {})}, ensure_ascii=False,
                       default=str)
 
@@ -177,7 +178,7 @@ async def apply(conn: asyncpg.Connection, order_id: int, event: str, actor: str,
         f"${n}::bigint, ${n + 1}::text, ${n + 2}::text, upd.state, ${n + 3}::text::jsonb"
         " FROM upd)\n" + _announce_sql("upd", n + 4, n + 5, ""),
         order_id, *cols.values(), user_id, _actor_kind(actor), before,
-        _event_json(event, actor, payload), audience or [], now)
+        event_json(event, actor, payload), audience or [], now)
     rows = [_live_row(event, card_row)]
     if after == "queued":
         rows.append((DISPATCH_TOPIC, "order.queued", row["region_code"],

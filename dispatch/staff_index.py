@@ -4,7 +4,7 @@ picture in Redis (SPEC §5.2).
 Redis holds, per staff member, a hash `staff:<id>` (provider, skills, capacity, load, rating,
 last assignment, shift, last location and its time) that expires when the location goes stale,
 and one GEO set per skill, `staff:geo:<skill>`, of the people on shift with that skill. A search
-is one GEOSEARCH on the item's skill set, nearest first, and one pipelined HMGET: fast with
+is one GEOSEARCH on the item's skill set, nearest first, and one Lua call returning a packed string per candidate: fast with
 100,000 staff. The hash is a copy: rebuilt from PostgreSQL at the next location ping whenever it
 is missing (Redis lost) or older than PROFILE_REFRESH_S (load drift bounded).
 """
@@ -157,18 +157,26 @@ async def adjust_load(r: aioredis.Redis, s: Settings, staff_id: int, delta: int,
     await _script(r, _ADJUST)(keys=[hash_key(s, staff_id)], args=[delta, _epoch(assigned_at)])
 
 
-# One round trip and one reply per search: GEOSEARCH, then each candidate's fields, flattened
-# as member, distance, then FIELDS in order (false where a hash has gone). The hash keys are
-# built from the prefix in ARGV[5], so this assumes a single Redis (not a Cluster).
+# One round trip and one reply per search: GEOSEARCH, then each candidate's fields packed by
+# the script into one string, "member|distance|" then FIELDS in order joined by "|" (just the
+# member where the hash has gone): one short bulk string per candidate to read, not ten. The
+# hash keys are built from the prefix in ARGV[5], so this assumes a single Redis (not a Cluster).
 _SEARCH = """
 local found = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2],
                          'BYRADIUS', ARGV[3], 'm', 'ASC', 'COUNT', ARGV[4], 'WITHDIST')
 local out = {}
-for _, hit in ipairs(found) do
-    out[#out + 1] = hit[1]
-    out[#out + 1] = hit[2]
-    local values = redis.call('HMGET', ARGV[5] .. hit[1], unpack(ARGV, 6))
-    for j = 1, #values do out[#out + 1] = values[j] end
+local parts = {}
+for i = tonumber(ARGV[6]) + 1, #found do
+    local hit = found[i]
+    local v = redis.call('HMGET', ARGV[5] .. hit[1], 'provider_id', 'skills', 'on_shift',
+                         'located_at', 'load', 'capacity', 'rating', 'last_assigned_at')
+    if v[1] and v[1] ~= '' and v[4] and v[4] ~= '' then
+        parts[1], parts[2] = hit[1], hit[2]
+        for j = 1, 8 do parts[j + 2] = v[j] or '' end
+        out[#out + 1] = table.concat(parts, '|')
+    else
+        out[#out + 1] = hit[1]
+    end
 end
 return out
 """
@@ -178,25 +186,31 @@ async def search(r: aioredis.Redis, s: Settings, skill: str, lat: float, lon: fl
                  radius_m: float, count: int) -> list[Staff]:
     """On-shift staff with the skill within the radius, nearest first, as matching snapshots.
     Members whose hash has expired (stale location) are dropped from the GEO set here."""
-    flat: Any = await _script(r, _SEARCH)(keys=[geo_key(s, skill)],
-                                          args=[lon, lat, radius_m, count, hash_key(s, ""),
-                                                *FIELDS])
-    width = 2 + len(FIELDS)
+    return (await search_from(r, s, skill, lat, lon, radius_m, count))[0]
+
+
+async def search_from(r: aioredis.Redis, s: Settings, skill: str, lat: float, lon: float,
+                      radius_m: float, count: int, skip: int = 0) -> tuple[list[Staff], int]:
+    """`search` leaving out the nearest `skip` (a caller that already has them); also returns
+    how many members of the GEO set were looked at (fewer than `count`: nobody else is in the
+    circle)."""
+    packed: Any = await _script(r, _SEARCH)(keys=[geo_key(s, skill)],
+                                            args=[lon, lat, radius_m, count, hash_key(s, ""),
+                                                  skip])
     pool: list[Staff] = []
     gone: list[str] = []
-    for i in range(0, len(flat or []), width):
-        member, dist = flat[i], flat[i + 1]
-        v = dict(zip(FIELDS, flat[i + 2:i + width], strict=True))
-        if not v["provider_id"] or not v["located_at"]:
-            gone.append(member)
+    for item in packed or ():
+        v = item.split("|")
+        if len(v) < 10:
+            gone.append(item)
             continue
+        member, dist, provider, skills, on, located, load, capacity, rating, last = v
         pool.append(Staff(
-            staff_id=int(member), provider_id=int(v["provider_id"]), distance_m=float(dist),
-            skills=frozenset(k for k in (v["skills"] or "").split(",") if k),
-            on_shift=v["on_shift"] == "1", located_at=float(v["located_at"]),
-            load=int(v["load"] or 0), capacity=int(v["capacity"] or 1),
-            rating=float(v["rating"] or 0), last_assigned_at=(
-                float(v["last_assigned_at"]) if v["last_assigned_at"] else None)))
+            staff_id=int(member), provider_id=int(provider), distance_m=float(dist),
+            skills=frozenset(k for k in skills.split(",") if k),
+            on_shift=on == "1", located_at=float(located), load=int(load or 0),
+            capacity=int(capacity or 1), rating=float(rating or 0),
+            last_assigned_at=float(last) if last else None))
     if gone:
         await r.zrem(geo_key(s, skill), *gone)
-    return pool
+    return pool, skip + len(packed or ())

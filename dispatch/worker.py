@@ -38,6 +38,8 @@ log = logging.getLogger("dispatch.worker")
 GROUP = "dispatchers"
 CONCURRENCY = 8  # orders handled at once by one worker
 EPOCH = "dispatch:epoch"
+RELAY_EVERY_S = 0.025  # the dispatch relay runs at most this often under load
+WAKE_EVERY_S = 0.01  # decisions' live events wait at most this long for a NOTIFY (batch end)
 Clock = Callable[[], dt.datetime]
 
 
@@ -138,21 +140,38 @@ class Worker:
         own transaction and row lock; a duplicate of one order waits for the other and finds it
         no longer queued)."""
         gate = asyncio.Semaphore(CONCURRENCY)
+        done: dict[str, list[str]] = {}
+        loop = asyncio.get_running_loop()
+        unannounced = 0  # decisions committed quietly since the last wake-up of the relays
+        woken = loop.time()
 
         async def one(stream: str, entry_id: str, fields: dict[str, str]) -> None:
+            nonlocal unannounced, woken
             async with gate:
                 order_id = entry_order_id(fields)
                 outcome = await engine.handle(self.db, self.r, self.s, order_id, self.clock())
                 log.debug("order %d: %s %s", order_id, outcome.result, outcome.staff_ids)
-                async with self.r.pipeline(transaction=False) as pipe:
-                    pipe.xack(stream, GROUP, entry_id)
-                    pipe.xdel(stream, entry_id)
-                    await pipe.execute()
+                done.setdefault(stream, []).append(entry_id)
                 self.handled += 1
-        for group in ([e for e in entries if e[0] == self.urgent],
-                      [e for e in entries if e[0] != self.urgent]):
-            if group:
-                await asyncio.gather(*(one(*e) for e in group))
+                if outcome.result != "skipped":
+                    unannounced += 1
+                if unannounced and loop.time() - woken >= WAKE_EVERY_S:
+                    unannounced, woken = 0, loop.time()
+                    await engine.wake_relays(self.db)
+        try:
+            for group in ([e for e in entries if e[0] == self.urgent],
+                          [e for e in entries if e[0] != self.urgent]):
+                if group:
+                    await asyncio.gather(*(one(*e) for e in group))
+        finally:  # what was committed is announced and acknowledged, once for the batch
+            if unannounced:
+                await engine.wake_relays(self.db)
+            if done:
+                async with self.r.pipeline(transaction=False) as pipe:
+                    for stream, ids in done.items():
+                        pipe.xack(stream, GROUP, *ids)
+                        pipe.xdel(stream, *ids)
+                    await pipe.execute()
         return len(entries)
 
     async def reclaim(self) -> int:
@@ -236,7 +255,12 @@ class Worker:
         await listener.add_listener("anxin_outbox", notified)
         try:
             while not halt.is_set():
+                started = asyncio.get_running_loop().time()
                 await self.relay()
+                # every outbox insert (each order decided) notifies: relay at most every
+                # RELAY_EVERY_S, not once per notification
+                await asyncio.sleep(max(0.0, started + RELAY_EVERY_S
+                                        - asyncio.get_running_loop().time()))
                 try:
                     async with asyncio.timeout(1.0):
                         await wake.wait()

@@ -266,3 +266,71 @@ async def test_the_backstop_re_adds_a_lost_entry_only_when_the_streams_are_empty
     assert await worker.backstop() == 0
     await drain(worker)
     assert await state(pool, order_id) == "offered"
+
+
+async def test_an_order_that_changed_while_we_searched_is_read_again(
+        dworld, pool, rds, settings, clock, monkeypatch) -> None:
+    # while one handler searches, another offers the order to the nearer person, who declines
+    # at the same instant: the order is queued again with the same updated_at, and only the
+    # number of its offers tells the first handler that its reading is out of date
+    from dispatch import engine, staff_index
+
+    s1, s2 = dworld["staff"], dworld["staff2"]
+    await on_shift(pool, rds, settings, s1, offset(HOME, 100), clock.now)
+    await on_shift(pool, rds, settings, s2, offset(HOME, 900), clock.now)
+    order_id = await new_order(pool, dworld["elder_wendeng"], clock.now)
+    real = staff_index.search_from
+    raced = False
+
+    async def racing(*args: Any, **kw: Any) -> Any:
+        nonlocal raced
+        if not raced:
+            raced = True
+            other = await engine.handle(pool, rds, settings, order_id, clock.now)
+            assert other.staff_ids == (s1,)
+            offer = (await pending(pool, order_id))[0]
+            await offers.decline(pool, offer["id"], s1, None, clock.now, "在忙")
+        return await real(*args, **kw)
+
+    monkeypatch.setattr(staff_index, "search_from", racing)
+    outcome = await engine.handle(pool, rds, settings, order_id, clock.now)
+    assert outcome.result == "offered" and outcome.staff_ids == (s2,)
+    assert await events(pool, order_id) == ["create", "enqueue", "offer", "decline", "offer"]
+    rows = await pool.fetch("SELECT staff_id FROM offers WHERE order_id = $1 ORDER BY id",
+                            order_id)
+    assert [r["staff_id"] for r in rows] == [s1, s2]
+
+
+async def test_decisions_commit_quietly_and_the_worker_wakes_the_relays(
+        dworld, pool, rds, settings, clock, worker) -> None:
+    from dispatch import engine
+
+    await on_shift(pool, rds, settings, dworld["staff"], offset(HOME, 100), clock.now)
+    first = await new_order(pool, dworld["elder_wendeng"], clock.now)
+    for _ in range(2):
+        await new_order(pool, dworld["elder_wendeng"], clock.now)
+    await worker.relay()
+    heard: list[str] = []
+
+    def hear(*args: Any) -> None:
+        heard.append(args[3])
+
+    async def settle() -> None:  # let the notifications sent so far arrive
+        await asyncio.sleep(0.05)
+        await listener.execute("SELECT 1")
+
+    listener = await asyncpg.connect(settings.database_url)
+    try:
+        await listener.add_listener("anxin_outbox", hear)
+        await settle()
+        heard.clear()
+        assert (await engine.handle(pool, rds, settings, first, clock.now)).result == "offered"
+        await settle()
+        assert heard == []  # the decision's commit did not NOTIFY (nor wait on others' NOTIFY)
+        assert await worker.step(block_ms=None) == 3  # the first one's entry is a duplicate now
+        await settle()
+        assert heard and len(heard) <= 2  # at most every WAKE_EVERY_S, and once at the end
+    finally:
+        await listener.close()
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE kind = 'order.offer'"
+                               " AND sent_at IS NULL") == 3
