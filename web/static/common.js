@@ -81,3 +81,68 @@ export function errorText(r, failedText) {
   if (b.fields) return Object.entries(b.fields).map(([k, v]) => `${k}: ${v}`).join("; ");
   return `${failedText} (${r.status})`;
 }
+
+function seqAfter(a, b) {
+  const [am, an] = String(a).split("-").map(Number);
+  const [bm, bn] = String(b).split("-").map(Number);
+  return am > bm || (am === bm && (an || 0) > (bn || 0));
+}
+
+/**
+ * The live channel (/ws/console), shared by the console, the provider page and the dashboard:
+ * a snapshot, then {seq, type, region, data}. It reconnects with backoff and ?last_seq=, so the
+ * server replays what was missed; `onMessage` gets each message once, in order (a replayed
+ * duplicate is dropped; pong and error frames are not passed on). `onStatus` gets
+ * "connecting" | "connected" | "reconnecting"; `onResumed` runs when a reconnect succeeds.
+ * Returns { reconnectNow } (e.g. when a phone comes back online).
+ */
+export function liveChannel({ onMessage, onStatus, onResumed = () => {}, pingMs = 25_000 }) {
+  const live = { ws: null, retry: 0, lastSeq: null, timer: null };
+
+  function connect() {
+    live.timer = null;
+    onStatus(live.retry ? "reconnecting" : "connecting");
+    const url = new URL("/ws/console", location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    if (live.lastSeq) url.searchParams.set("last_seq", live.lastSeq);
+    const ws = new WebSocket(url);
+    live.ws = ws;
+    ws.addEventListener("open", () => {
+      const again = live.retry > 0;
+      live.retry = 0;
+      onStatus("connected");
+      if (again) onResumed();
+    });
+    ws.addEventListener("message", (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      if (!msg || !msg.type || msg.type === "pong" || msg.type === "error") return;
+      if (msg.type === "snapshot") live.lastSeq = msg.seq || live.lastSeq;
+      else if (msg.seq) {
+        if (live.lastSeq && !seqAfter(msg.seq, live.lastSeq)) return;  // already applied
+        live.lastSeq = msg.seq;
+      }
+      onMessage(msg);
+    });
+    ws.addEventListener("close", () => {
+      if (live.ws !== ws) return;
+      live.ws = null;
+      live.retry += 1;
+      onStatus("reconnecting");
+      const delay = Math.min(10_000, 500 * 2 ** Math.min(live.retry - 1, 5)) * (0.75 + Math.random() * 0.5);
+      live.timer = setTimeout(connect, delay);
+    });
+  }
+
+  setInterval(() => {
+    if (live.ws && live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify({ type: "ping" }));
+  }, pingMs);
+  connect();
+  return {
+    reconnectNow() {
+      if (live.ws || !live.timer) return;
+      clearTimeout(live.timer);
+      connect();
+    },
+  };
+}

@@ -5,7 +5,7 @@
 import { initOrders, openDetail, openNewOrder, orderEvent, ordersSnapshot, popOrderButton } from "./orders.js";
 import { focusSearch, initProfile, openProfile } from "./profile.js";
 import { alertSound } from "./sound.js";
-import { errorText as errorTextOf, h, makeApi, parseTime, phone, serverClock } from "./common.js";
+import { errorText as errorTextOf, h, liveChannel, makeApi, parseTime, phone, serverClock } from "./common.js";
 
 const root = document.getElementById("console");
 const cfg = JSON.parse(document.getElementById("console-config").textContent);
@@ -28,9 +28,6 @@ const state = {
   msgs: new Map(),        // id -> message shown on the card (e.g. who has it)
   alerted: new Set(),     // ids already flashed and sounded
   gone: new Map(),        // id -> rank it left the queue at (late events must not bring it back)
-  lastSeq: null,
-  ws: null,
-  retry: 0,
   pops: new Map(),        // call key -> {el, timer}
   operators: new Map(),   // user id -> {display_name, available}
   presence: { ...cfg.presence },
@@ -662,52 +659,17 @@ function setConn(status) {
   bannerEl.hidden = status !== "reconnecting";
 }
 
-function seqAfter(a, b) {
-  const [am, an] = String(a).split("-").map(Number);
-  const [bm, bn] = String(b).split("-").map(Number);
-  return am > bm || (am === bm && (an || 0) > (bn || 0));
-}
-
-function connect() {
-  setConn(state.retry ? "reconnecting" : "connecting");
-  const url = new URL("/ws/console", location.href);
-  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  if (state.lastSeq) url.searchParams.set("last_seq", state.lastSeq);
-  const ws = new WebSocket(url);
-  state.ws = ws;
-  ws.addEventListener("open", () => { state.retry = 0; setConn("connected"); });
-  ws.addEventListener("message", (ev) => {
-    let msg;
-    try { msg = JSON.parse(ev.data); } catch { return; }
-    handle(msg);
-  });
-  ws.addEventListener("close", () => {
-    if (state.ws !== ws) return;
-    state.ws = null;
-    state.retry += 1;
-    setConn("reconnecting");
-    const delay = Math.min(10_000, 500 * 2 ** Math.min(state.retry - 1, 5)) * (0.75 + Math.random() * 0.5);
-    setTimeout(connect, delay);
-  });
-}
-
 // Other panels of the page (the map, the elder profile) follow the same channel: each applied
 // message is re-dispatched on window as the CustomEvent "anxin-live" (detail: the message).
 function share(msg) {
   window.dispatchEvent(new CustomEvent("anxin-live", { detail: msg }));
 }
 
-function handle(msg) {
-  if (!msg || !msg.type || msg.type === "pong" || msg.type === "error") return;
+function handle(msg) {  // each message once, in order (liveChannel drops replayed duplicates)
   if (msg.type === "snapshot") {
-    state.lastSeq = msg.seq || state.lastSeq;
     applySnapshot(msg.data || {});
     share(msg);
     return;
-  }
-  if (msg.seq) {
-    if (state.lastSeq && !seqAfter(msg.seq, state.lastSeq)) return;  // already applied
-    state.lastSeq = msg.seq;
   }
   share(msg);
   const data = msg.data || {};
@@ -749,9 +711,6 @@ async function loadMyResolved() {
   }
 }
 
-setInterval(() => {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: "ping" }));
-}, PING_MS);
 
 setInterval(() => {
   // never miss an alarm: remind while one waits for me
@@ -818,7 +777,7 @@ initProfile({
 });
 summary();
 renderOperators();
-connect();
+liveChannel({ onMessage: handle, onStatus: setConn, pingMs: PING_MS });
 refreshMetrics();
 setInterval(refreshMetrics, METRICS_MS);
 setInterval(tick, 1000);

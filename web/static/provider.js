@@ -4,7 +4,7 @@
 // and earlier jobs. Provider admins: their staff (shift, load, last location) and their
 // organisation's jobs, live. Plain ES module, no framework; config comes from a JSON data block.
 
-import { errorText as errorTextOf, h, makeApi, parseTime, phone, serverClock } from "./common.js";
+import { errorText as errorTextOf, h, liveChannel, makeApi, parseTime, phone, serverClock } from "./common.js";
 import { alertSound } from "./sound.js";
 
 const root = document.getElementById("provider");
@@ -77,7 +77,6 @@ toast.addEventListener("click", () => { clearTimeout(noticeTimer); toast.hidden 
 
 const connEl = document.getElementById("conn");
 const offlineEl = document.getElementById("offline");
-const live = { ws: null, retry: 0, lastSeq: null, timer: null };
 
 function setConn(status) {
   connEl.className = `conn ${status}`;
@@ -85,67 +84,20 @@ function setConn(status) {
   offlineEl.hidden = status !== "reconnecting";
 }
 
-function seqAfter(a, b) {
-  const [am, an] = String(a).split("-").map(Number);
-  const [bm, bn] = String(b).split("-").map(Number);
-  return am > bm || (am === bm && (an || 0) > (bn || 0));
-}
-
-function connect(handlers) {
-  setConn(live.retry ? "reconnecting" : "connecting");
-  const url = new URL("/ws/console", location.href);
-  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  if (live.lastSeq) url.searchParams.set("last_seq", live.lastSeq);
-  const ws = new WebSocket(url);
-  live.ws = ws;
-  ws.addEventListener("open", () => {
-    const again = live.retry > 0;
-    live.retry = 0;
-    setConn("connected");
-    if (again) handlers.resumed();  // a replay carries events, not the state: fetch it too
-  });
-  ws.addEventListener("message", (ev) => {
-    let msg;
-    try { msg = JSON.parse(ev.data); } catch { return; }
-    if (!msg || !msg.type || msg.type === "pong" || msg.type === "error") return;
-    if (msg.type === "snapshot") {
-      live.lastSeq = msg.seq || live.lastSeq;
-      handlers.snapshot(msg.data || {});
-      return;
-    }
-    if (msg.seq) {
-      if (live.lastSeq && !seqAfter(msg.seq, live.lastSeq)) return;  // already applied
-      live.lastSeq = msg.seq;
-    }
-    if (msg.type.startsWith("order.")) handlers.order(msg.type.slice(6), msg.data || {});
-  });
-  ws.addEventListener("close", () => {
-    if (live.ws !== ws) return;
-    live.ws = null;
-    live.retry += 1;
-    setConn("reconnecting");
-    const delay = Math.min(10_000, 500 * 2 ** Math.min(live.retry - 1, 5)) * (0.75 + Math.random() * 0.5);
-    live.timer = setTimeout(() => connect(handlers), delay);
-  });
-}
-
-setInterval(() => {
-  if (live.ws && live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify({ type: "ping" }));
-}, PING_MS);
-
-// reconnect at once when the phone comes back online or the page is shown again
-function reconnectNow(handlers) {
-  if (live.ws || !live.timer) return;
-  clearTimeout(live.timer);
-  live.timer = null;
-  connect(handlers);
-}
-
 function startLive(handlers) {
-  connect(handlers);
-  window.addEventListener("online", () => reconnectNow(handlers));
+  const channel = liveChannel({
+    onStatus: setConn,
+    onResumed: handlers.resumed,  // a replay carries events, not the state: fetch it too
+    pingMs: PING_MS,
+    onMessage: (msg) => {
+      if (msg.type === "snapshot") handlers.snapshot(msg.data || {});
+      else if (msg.type.startsWith("order.")) handlers.order(msg.type.slice(6), msg.data || {});
+    },
+  });
+  // reconnect at once when the phone comes back online or the page is shown again
+  window.addEventListener("online", () => channel.reconnectNow());
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") reconnectNow(handlers);
+    if (document.visibilityState === "visible") channel.reconnectNow();
   });
 }
 
