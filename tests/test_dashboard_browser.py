@@ -94,8 +94,8 @@ async def test_dashboard_shows_the_figures(page: Any) -> None:
     await expect(row.locator("th")).to_have_text("文登区")
     await expect(row.locator("td").nth(1)).to_have_text(str(wendeng["figures"]["alarms"]["total"]))
     await expect(row.locator("td").nth(3)).to_have_text(_pct(wendeng["figures"]["answer"]["pct_60s"]))
-    # four charts drawn on canvases
-    for chart in ("chart-category", "chart-state", "chart-kind", "chart-trend"):
+    # five charts drawn on canvases
+    for chart in ("chart-category", "chart-state", "chart-kind", "chart-trend", "chart-map"):
         await expect(page.locator(f"#{chart} canvas")).to_have_count(1)
     await expect(page.locator("#dash-offline")).to_be_hidden()
     # one screen, no scrolling
@@ -104,6 +104,71 @@ async def test_dashboard_shows_the_figures(page: Any) -> None:
     assert size[0] <= size[2] and size[1] <= size[3], size
     SHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOTS / "dashboard.png"))
+
+
+async def _map_areas(page: Any, generated: str) -> dict[str, dict[str, Any]]:
+    """The map series' data, by district code, once the map shows the figures of `generated`."""
+    from playwright.async_api import expect
+
+    await expect(page.locator("#chart-map")).to_have_attribute("data-drawn", generated)
+    series = await page.evaluate(
+        "echarts.getInstanceByDom(document.getElementById('chart-map')).getOption().series")
+    assert [s["type"] for s in series] == ["map"]
+    return {d["code"]: d for d in series[0]["data"]}
+
+
+async def test_dashboard_map_colours_the_districts(page: Any) -> None:
+    """The map panel: the districts with an outline, named in the page's language, carry the
+    table's alarm counts; the outlines without a child region of the city are grey."""
+    from playwright.async_api import expect
+
+    data = await _open(page)
+    generated = await page.locator("#dashboard").get_attribute("data-generated")
+    areas = await _map_areas(page, generated)
+    assert set(areas) == {"371002", "371003", "371082", "371083"}
+    kids = {c["code"]: c for c in data["children"]}
+    # the test world's city has two districts: 文登区 and 荣成市
+    assert set(kids) == {"371003", "371082"}
+    for code, kid in kids.items():
+        area = areas[code]
+        assert area["name"] == kid["name"] and area["inScope"] is True
+        assert area["value"] == kid["figures"]["alarms"]["total"]
+        assert kid["figures"]["answer"]["pct_60s"] is None or (
+            f"{kid['figures']['answer']['pct_60s']:.1f}%" in area["tip"])
+        assert f"警情 {kid['figures']['alarms']['total']}" in area["tip"]
+    assert (areas["371003"]["value"], areas["371082"]["value"]) == (3, 2)
+    # more alarms, a warmer colour; the others grey
+    assert areas["371003"]["itemStyle"]["areaColor"] != areas["371082"]["itemStyle"]["areaColor"]
+    for code in ("371002", "371083"):
+        assert areas[code]["inScope"] is False and areas[code]["value"] is None
+        assert areas[code]["itemStyle"]["areaColor"] == areas["371002"]["itemStyle"]["areaColor"]
+    assert areas["371002"]["name"] == "环翠区" and areas["371083"]["name"] == "乳山市"
+    await expect(page.locator("#map-legend")).to_be_visible()
+    await expect(page.locator("#map-max")).to_have_text("3")
+    # in English the labels are the English names
+    await page.goto("/dashboard?lang=en")
+    await expect(page.locator("#dashboard")).to_have_attribute("data-state", "ready")
+    generated = await page.locator("#dashboard").get_attribute("data-generated")
+    areas = await _map_areas(page, generated)
+    assert (areas["371003"]["name"], areas["371082"]["name"]) == ("Wendeng District",
+                                                                  "Rongcheng")
+    assert areas["371003"]["value"] == 3
+    await expect(page.locator("#map-note")).to_contain_text("Outlines approximate")
+
+
+async def test_district_supervisor_sees_the_district_highlighted(page: Any) -> None:
+    """Below a district the children are towns: the district's own outline is highlighted with
+    its figures, the other districts grey."""
+    data = await _open(page, "sup.wendeng")
+    assert data["region"]["code"] == "371003"
+    assert [c["code"] for c in data["children"]] == ["371003001"]
+    generated = await page.locator("#dashboard").get_attribute("data-generated")
+    areas = await _map_areas(page, generated)
+    own = areas["371003"]
+    assert own["inScope"] is True and own["own"] is True and own["name"] == "文登区"
+    assert own["value"] == data["figures"]["alarms"]["total"] == 3
+    assert {c for c, a in areas.items() if not a["inScope"]} == {"371002", "371082", "371083"}
+    await page.wait_for_function("document.getElementById('map-legend').hidden")
 
 
 async def test_dashboard_updates_live(page: Any, base_url: str) -> None:

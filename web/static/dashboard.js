@@ -2,6 +2,8 @@
 // the live channel (/ws/console) says when something changed, and the figures are fetched again,
 // at most every 2 s. A banner shows while the channel is down. Plain ES module, no framework.
 
+import { liveChannel } from "./common.js";
+
 const root = document.getElementById("dashboard");
 const cfg = JSON.parse(document.getElementById("dashboard-config").textContent);
 const S = cfg.strings;
@@ -23,7 +25,7 @@ const fmtN = (v) => (v === null || v === undefined ? "—" : num.format(v));
 const fmtPct = (v) => (v === null || v === undefined ? "—" : `${one.format(v)}%`);
 const named = (x) => (zh ? x.name_zh || x.name : x.name_en || x.name_zh || x.name);
 
-const state = { ws: null, retry: 0, lastSeq: null, timer: null, lastFetch: 0, inflight: false, again: false, charts: {} };
+const state = { timer: null, lastFetch: 0, inflight: false, again: false, charts: {} };
 
 // ---------- figures ----------
 
@@ -148,6 +150,119 @@ function renderCharts(d) {
     yAxis: { type: "value", minInterval: 1, axisLabel: { color: DIM, fontSize: 14 }, splitLine: { lineStyle: { color: GRID } } },
     series: [line("calls", t("dash_calls")), line("alarms", t("dash_alarms")), line("orders", t("dash_orders"))],
   }, true);
+  renderMap(d);
+}
+
+// ---------- the map: the child districts coloured by today's alarms ----------
+// web/static/data/weihai.geojson: the four county-level outlines (simplified, GCJ-02). The
+// development zones (371071-371073) have no outline: they are in the table only. Below a district
+// (a district supervisor's towns) the district's own outline is drawn highlighted. Regions outside
+// the region shown are grey. Colours are computed here (no visualMap) and the legend is HTML.
+
+const MAP_NAME = `weihai-${cfg.lang}`;
+const OUTSIDE = "#273341";
+const OUTSIDE_LINE = "#3b4b5d";
+const OWN = "#1c5a80";
+const RAMP = ["#2b6f8f", "#d9a93f", "#e0524f"];   // 0 alarms .. the most; dashboard.css .ramp too
+
+const outlines = fetch("/static/data/weihai.geojson", { credentials: "same-origin" })
+  .then((r) => { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+  .then((doc) => {
+    // ECharts names a region by properties.name and draws its label at properties.cp
+    const features = doc.features.map((f) => ({
+      ...f,
+      properties: { ...f.properties, name: zh ? f.properties.name : f.properties.name_en || f.properties.name, cp: f.properties.label },
+    }));
+    if (window.echarts) window.echarts.registerMap(MAP_NAME, { type: "FeatureCollection", features });
+    return features;
+  })
+  .catch(() => null);
+
+const rgb = (c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
+
+function rampColour(x) {
+  const s = Math.min(1, Math.max(0, x)) * (RAMP.length - 1);
+  const i = Math.min(RAMP.length - 2, Math.floor(s));
+  const a = rgb(RAMP[i]);
+  const b = rgb(RAMP[i + 1]);
+  return `#${a.map((v, k) => Math.round(v + (b[k] - v) * (s - i)).toString(16).padStart(2, "0")).join("")}`;
+}
+
+function tip(title, f) {
+  return [title,
+          `${t("dash_calls")} ${fmtN(f.calls.total)}`,
+          `${t("dash_alarms")} ${fmtN(f.alarms.total)}`,
+          `${t("dash_orders")} ${fmtN(f.orders.total)}`,
+          `${t("dash_pct_60s")} ${fmtPct(f.answer.pct_60s)}`].join("\n");
+}
+
+function area(name, code, fill, line, width, labelColour, extra) {
+  return {
+    name, code, ...extra,
+    itemStyle: { areaColor: fill, borderColor: line, borderWidth: width },
+    label: { color: labelColour },
+    emphasis: { itemStyle: { areaColor: fill, borderColor: INK, borderWidth: Math.max(2, width) }, label: { color: INK } },
+  };
+}
+
+async function renderMap(d) {
+  const features = await outlines;
+  const el = document.getElementById("chart-map");
+  const legend = document.getElementById("map-legend");
+  if (!features) { document.getElementById("map-note").textContent = t("dash_map_failed"); return; }
+  const c = chart("chart-map");
+  if (!c) return;
+  const kids = new Map(d.children.map((k) => [k.code, k]));
+  const drawn = features.filter((f) => kids.has(f.properties.code));
+  // the region shown is the city (its children have outlines) or lies inside one district
+  const own = drawn.length ? null : features.find((f) => f.properties.code === d.region.code.slice(0, 6));
+  const most = Math.max(1, ...drawn.map((f) => kids.get(f.properties.code).figures.alarms.total));
+  const data = features.map((f) => {
+    const { code, name } = f.properties;
+    const kid = kids.get(code);
+    if (kid) {
+      const n = kid.figures.alarms.total;
+      return area(name, code, rampColour(n / most), "#0b1622", 1.5, INK,
+                  { value: n, inScope: true, tip: tip(name, kid.figures) });
+    }
+    if (own && code === own.properties.code) {
+      return area(name, code, OWN, PALETTE[0], 3, INK,
+                  { value: d.figures.alarms.total, inScope: true, own: true, tip: tip(named(d.region), d.figures) });
+    }
+    return area(name, code, OUTSIDE, OUTSIDE_LINE, 1, DIM,
+                { value: null, inScope: false, tip: `${name}\n${t("dash_map_outside")}` });
+  });
+  const view = own ? fitTo(features, own) : {};
+  c.setOption({
+    animation: false,
+    textStyle: FONT,
+    tooltip: { trigger: "item", renderMode: "richText", textStyle: { fontSize: 16 },
+               formatter: (p) => (p.data && p.data.tip) || p.name },
+    series: [{
+      type: "map", map: MAP_NAME, roam: false, selectedMode: false, aspectScale: 0.8,
+      top: 8, bottom: 30, left: 8, right: 8, ...view,   // bottom: room for the legend
+      label: { show: true, fontSize: 17, fontWeight: "bold", color: INK, textBorderColor: "#0b1622", textBorderWidth: 3 },
+      itemStyle: { areaColor: OUTSIDE, borderColor: OUTSIDE_LINE },
+      data,
+    }],
+  }, true);
+  legend.hidden = !drawn.length;
+  document.getElementById("map-max").textContent = fmtN(most);
+  el.dataset.drawn = d.generated_at;
+}
+
+// centre and zoom on one district: its bounding box fills most of the panel
+function fitTo(features, feature) {
+  const box = (fs) => {
+    const pts = fs.flatMap((f) => f.geometry.type === "Polygon" ? f.geometry.coordinates.flat() : f.geometry.coordinates.flat(2));
+    const xs = pts.map((p) => p[0]);
+    const ys = pts.map((p) => p[1]);
+    return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+  };
+  const all = box(features);
+  const one = box([feature]);
+  const zoom = 0.7 * Math.min((all[2] - all[0]) / (one[2] - one[0]), (all[3] - all[1]) / (one[3] - one[1]));
+  return { center: [(one[0] + one[2]) / 2, (one[1] + one[3]) / 2], zoom: Math.max(1, zoom) };
 }
 
 window.addEventListener("resize", () => { for (const c of Object.values(state.charts)) c.resize(); });
@@ -192,44 +307,21 @@ function setConn(status) {
   const el = document.getElementById("dash-conn");
   el.className = `dash-conn ${status}`;
   el.textContent = t(`dash_${status}`);
-  document.getElementById("dash-offline").hidden = status === "connected" || (status === "connecting" && !state.retry);
+  document.getElementById("dash-offline").hidden = status !== "reconnecting";
   root.dataset.live = status;
 }
 
-function connect() {
-  setConn(state.retry ? "reconnecting" : "connecting");
-  const url = new URL("/ws/console", location.href);
-  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  if (state.lastSeq) url.searchParams.set("last_seq", state.lastSeq);
-  const ws = new WebSocket(url);
-  state.ws = ws;
-  ws.addEventListener("open", () => { state.retry = 0; setConn("connected"); });
-  ws.addEventListener("message", (ev) => {
-    let msg;
-    try { msg = JSON.parse(ev.data); } catch { return; }
-    if (!msg || !msg.type) return;
-    if (msg.seq) state.lastSeq = msg.seq;
-    // a snapshot after a gap may hide changes: fetch then too
-    if (msg.type === "snapshot" || LIVE_TYPES.test(msg.type)) soon();
-  });
-  ws.addEventListener("close", () => {
-    if (state.ws !== ws) return;
-    state.ws = null;
-    state.retry += 1;
-    setConn("reconnecting");
-    const delay = Math.min(10_000, 500 * 2 ** Math.min(state.retry - 1, 5)) * (0.75 + Math.random() * 0.5);
-    setTimeout(connect, delay);
-  });
-}
-
-setInterval(() => {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: "ping" }));
-}, PING_MS);
 setInterval(soon, REFRESH_MS);
 
 function start() {
   load();
-  connect();
+  // a snapshot, a change, or a reconnect (whose replay may skip the state): fetch the figures
+  liveChannel({
+    onStatus: setConn,
+    onResumed: soon,
+    pingMs: PING_MS,
+    onMessage: (msg) => { if (msg.type === "snapshot" || LIVE_TYPES.test(msg.type)) soon(); },
+  });
 }
 
 // echarts.min.js is a deferred classic script: it has run before this module does
