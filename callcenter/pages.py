@@ -17,7 +17,7 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
 
 from callcenter import auth, i18n, keys
-from callcenter.validation import mask_id, phone_display
+from callcenter.validation import RISK_GROUPS_EN, mask_id, phone_display
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 NONE = "—"
@@ -68,6 +68,12 @@ def percent_filter(ctx: jinja2.runtime.Context, value: float | None, digits: int
     return format_percent(value, pattern, locale=i18n.format_locale(_lang(ctx)))
 
 
+@jinja2.pass_context
+def risk_filter(ctx: jinja2.runtime.Context, group: str) -> str:
+    """A risk group (stored in Chinese, the official term) in the page's language."""
+    return RISK_GROUPS_EN.get(group, group) if _lang(ctx) == "en" else group
+
+
 def make_templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(WEB_DIR / "templates"),
                              autoescape=jinja2.select_autoescape(["html"]),
@@ -78,6 +84,7 @@ def make_templates() -> jinja2.Environment:
     env.filters["date"] = date_filter
     env.filters["number"] = number_filter
     env.filters["percent"] = percent_filter
+    env.filters["risk"] = risk_filter
     return env
 
 

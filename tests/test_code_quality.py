@@ -34,3 +34,13 @@ def test_modules_stay_small() -> None:
     big = {p.name: n for p in (ROOT / "callcenter").glob("*.py")
            if (n := len(p.read_text("utf-8").splitlines())) > 500}
     assert not big, big
+
+
+def test_templates_have_no_inline_styles() -> None:
+    """The pages' CSP is style-src 'self': an inline style attribute is refused by the browser
+    (the regions page's indentation silently vanished that way)."""
+    import re
+
+    found = [f"{p.name}: {m.group(0)}" for p in sorted((ROOT / "web" / "templates").glob("*.html"))
+             for m in re.finditer(r"\sstyle\s*=", p.read_text(encoding="utf-8"))]
+    assert not found, found
