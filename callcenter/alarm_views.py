@@ -235,7 +235,7 @@ async def presence_set(request: web.Request) -> web.Response:
 
 # An alarm counts towards "within 60 s" once its answer is known: acknowledged, or older than
 # 60 s without acknowledgement (a miss). One still ringing inside its window is not yet a miss.
-_METRICS = f"""
+ANSWER_METRICS_SQL = f"""
 SELECT count(*) AS alarms,
        count(*) FILTER (WHERE a.acknowledged_at - a.created_at <= interval '60 seconds')
          AS within_60s,
@@ -289,7 +289,8 @@ async def metrics_answers(request: web.Request) -> web.Response:
                                              "region)"})
         region_path, region_code = row["path"], row["code"]
     start = dt.datetime.combine(day, dt.time(), tz)
-    row = await request.app[keys.DB].fetchrow(_METRICS, region_path, region_path + ".%", start,
+    row = await request.app[keys.DB].fetchrow(ANSWER_METRICS_SQL, region_path,
+                                              region_path + ".%", start,
                                               start + dt.timedelta(days=1), _now())
     return json_response({"day": day.isoformat(), "region_code": region_code,
                           **answer_figures(row)})

@@ -221,7 +221,7 @@ async def period_figures(db: Db, where: Region, start: dt.datetime, end: dt.date
     calls = await db.fetchrow(_CALLS, *args)
     alarms = await db.fetch(_ALARMS, *args)
     # the console's own answer figures (60 s / 180 s shares, median, p95): one definition
-    answer = await db.fetchrow(alarm_views._METRICS, *args, now)
+    answer = await db.fetchrow(alarm_views.ANSWER_METRICS_SQL, *args, now)
     orders = await db.fetch(_ORDERS, *args)
     assert calls is not None and answer is not None
     return {"calls": call_figures(calls), "alarms": alarm_figures(alarms),
