@@ -238,6 +238,13 @@ class Actor:
         await self.live.start()
         self.loop_task = asyncio.create_task(self._loop(), name="sim-actor")
 
+    def cancel(self) -> None:
+        """Stop at once (the run was cancelled): the loop and the jobs in flight."""
+        self.halt.set()
+        for task in [self.loop_task, *self.jobs]:
+            if task is not None:
+                task.cancel()
+
     async def end(self) -> None:
         self.halt.set()
         if self.loop_task is not None:

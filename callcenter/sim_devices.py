@@ -45,16 +45,22 @@ async def play(actions: Iterable[plan.Action], t0: float, duration_s: float, sta
     """Start each action at its time after `t0` (monotonic), then wait for them all; records
     in `stats.late_s` how far behind the schedule the sender fell at worst."""
     pending: set[asyncio.Task[None]] = set()
-    for a in actions:
-        delay = a.at - (time.monotonic() - t0)
-        if delay > 0:
-            await asyncio.sleep(delay)
-        else:
-            stats.late_s = max(stats.late_s, -delay)
-        task = asyncio.create_task(run(a))  # kept in `pending` until done, awaited below
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-    await asyncio.sleep(max(0.0, duration_s - (time.monotonic() - t0)))
+    try:
+        for a in actions:
+            delay = a.at - (time.monotonic() - t0)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                stats.late_s = max(stats.late_s, -delay)
+            task = asyncio.create_task(run(a))  # kept in `pending` until done, awaited below
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        await asyncio.sleep(max(0.0, duration_s - (time.monotonic() - t0)))
+    except asyncio.CancelledError:  # stopped (the demo shutting down): stop what is in flight
+        for task in list(pending):
+            task.cancel()
+        await asyncio.gather(*list(pending), return_exceptions=True)
+        raise
     if pending:
         await asyncio.gather(*list(pending), return_exceptions=True)
 

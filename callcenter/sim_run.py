@@ -161,6 +161,7 @@ async def simulate(*, base_url: str | Sequence[str], database_url: str, cti_toke
                       for i, s in enumerate(snapshot.staff)]
             await asyncio.gather(*(o.start() for o in ops.values()),
                                  *(p.start() for p in people))
+            actors: list[act.Actor] = [*ops.values(), *people]
             everywhere = [http(i) for i in range(len(bases))]
             devices = act.Devices(everywhere, {d.serial: d for d in snapshot.devices})
             cti = act.Cti(everywhere, cti_token, ops)
@@ -174,7 +175,12 @@ async def simulate(*, base_url: str | Sequence[str], database_url: str, cti_toke
                 start_epoch = time.time() + 0.5
                 senders.go(start_epoch)
                 t0 = time.monotonic() + 0.5
-            await devs.play(schedule, t0, duration_s, stats, run)
+            try:
+                await devs.play(schedule, t0, duration_s, stats, run)
+            except asyncio.CancelledError:  # stopped: the actors go before their session closes
+                for actor in actors:
+                    actor.cancel()
+                raise
             if senders is not None:
                 await senders.results(stats, counts)
             deadline = time.monotonic() + drain_s
@@ -188,6 +194,10 @@ async def simulate(*, base_url: str | Sequence[str], database_url: str, cti_toke
                 await asyncio.gather(*(o.stop() for o in ops.values()),
                                      *(p.stop() for p in people))
                 check = await integrity(conn, stats)
+            except asyncio.CancelledError:
+                for actor in actors:
+                    actor.cancel()
+                raise
             finally:
                 await conn.close()
     finally:

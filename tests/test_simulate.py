@@ -4,6 +4,7 @@ over real HTTP and websockets for a few seconds and its integrity check passes."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import asyncpg
 from aiohttp.test_utils import TestServer
@@ -72,3 +73,34 @@ async def test_the_demo_never_simulates_the_human_operator(db: asyncpg.Connectio
     chosen = await load_snapshot(db, SIM_OPERATORS, 0, HUMAN_LOGINS)
     names = [o.username for o in chosen.operators]
     assert len(names) == SIM_OPERATORS and "operator" not in names
+
+
+async def test_a_cancelled_run_stops_its_actors_quietly(settings: Settings,
+                                                         db: asyncpg.Connection) -> None:
+    """What the demo does on Ctrl-C: the round is cancelled mid-run; every simulated operator
+    and call stops before the HTTP session closes (no 'Session is closed' tracebacks)."""
+    await seed_city(db, elders=60, seed=5, demo_password="anxin12349")
+    server = TestServer(create_app(settings.replace(cti_token=TOKEN)), host="127.0.0.1")
+    await server.start_server()
+    loop = asyncio.get_running_loop()
+    orphans: list[dict[str, object]] = []
+    old_handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, ctx: orphans.append(ctx))
+    try:
+        run = asyncio.create_task(simulate(
+            base_url=str(server.make_url("/")).rstrip("/"), database_url=settings.database_url,
+            cti_token=TOKEN, seed=9, speed=600.0, duration_s=30.0, operators=2, staff=0,
+            quiet=True))
+        await asyncio.sleep(4.0)
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        await asyncio.sleep(0.5)
+        import gc
+
+        gc.collect()  # "Task exception was never retrieved" is reported when the task is freed
+        await asyncio.sleep(0)
+        assert not [o for o in orphans if "Session is closed" in str(o.get("exception"))], orphans
+    finally:
+        loop.set_exception_handler(old_handler)
+        await _close(server)
