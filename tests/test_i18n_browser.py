@@ -5,15 +5,12 @@ in its navigation and headings, a Chinese page no English beyond the bilingual f
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestServer
 
-from callcenter.app import create_app
-from callcenter.settings import Settings
+from tests import test_browser as browser_tests
 from tests.test_browser import VIEWPORT, login, shot
 
 HAN = re.compile(r"[\u3400-\u9fff]")
@@ -23,12 +20,7 @@ DATA = ("12349", "admin", "威海市", "文登区", "荣成市", "Weihai", "Wend
 UI = "header nav, header .who .muted, header .who button, main h1, main h2, main h3, main th"
 
 
-@pytest.fixture
-async def base_url(settings: Settings, world: dict[str, int]) -> AsyncIterator[str]:
-    server = TestServer(create_app(settings), host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("/")).rstrip("/")
-    await server.close()
+base_url = browser_tests.base_url  # the app with the test world, on 127.0.0.1
 
 
 async def _fresh(browser: Any, base_url: str) -> Any:
