@@ -40,6 +40,7 @@ from callcenter import (
     regions,
     reports,
     staff_views,
+    subsidy_views,
 )
 from callcenter.errors import error_middleware
 from callcenter.logs import request_id_var
@@ -56,7 +57,8 @@ ROUTE_TABLES: tuple[Routes, ...] = (
     providers.routes, catalogue.routes, imports_views.routes, device_events.routes,
     alarm_views.routes, live.routes, cti.routes, console.routes, home.routes,
     order_views.routes, staff_views.routes, plan_views.routes, provider_page.routes,
-    elder_history.routes, map_views.routes, dashboard.routes, reports.routes)
+    elder_history.routes, map_views.routes, dashboard.routes, reports.routes,
+    subsidy_views.routes)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -152,6 +152,26 @@ def _rebase(city: City, base: dict[str, int], password_hash: str) -> dict[str, l
             "devices": _shift(city.devices, [2], [e])}
 
 
+# Risk groups that carry a subsidised-hours programme (sql/006_subsidy.sql seeds the programmes).
+SUBSIDY_GROUPS = (("低保", "dibao"), ("特困", "tekun"), ("优抚", "youfu"), ("计生特殊", "jisheng"),
+                  ("失能", "shineng"))
+
+
+async def _subsidy_eligibility(conn: asyncpg.Connection, after_elder_id: int,
+                               reference_date: dt.date) -> None:
+    """Each new elder in a subsidised risk group is eligible for its programme since January of
+    the year before the reference date, approved by the elder's district."""
+    groups, codes = zip(*SUBSIDY_GROUPS, strict=True)
+    await conn.execute(
+        "INSERT INTO subsidy_eligibility (elder_id, programme_code, starts_on,"
+        " approved_region_code)"
+        " SELECT e.id, m.code, $3, coalesce(nullif(split_part(r.path, '.', 2), ''), r.code)"
+        " FROM elders e JOIN regions r ON r.code = e.region_code"
+        " JOIN unnest($1::text[], $2::text[]) AS m (grp, code) ON m.grp = ANY (e.risk_groups)"
+        " WHERE e.id > $4 ORDER BY e.id, m.code", list(groups), list(codes),
+        dt.date(reference_date.year - 1, 1, 1), after_elder_id)
+
+
 async def seed_city(conn: asyncpg.Connection, *, elders: int = 2000, seed: int = 12349,
                     demo_password: str = "anxin12349",
                     reference_date: dt.date = REFERENCE_DATE) -> SeedReport:
@@ -181,6 +201,7 @@ async def seed_city(conn: asyncpg.Connection, *, elders: int = 2000, seed: int =
             counts[table] = len(rows)
             log.debug("copied table=%s rows=%d ms=%.0f", table, len(rows),
                       (time.perf_counter() - t0) * 1000)
+        await _subsidy_eligibility(conn, base["elders"], reference_date)
         for table in _ID_TABLES:
             await conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from callcenter import subsidy
 from callcenter.geo import distance_m
 from callcenter.settings import Settings
 from dispatch import orders, staff_index
@@ -173,6 +174,8 @@ async def staff_step(db: asyncpg.Pool, r: aioredis.Redis, s: Settings, order_id:
             updates.update(await _unassign(conn, order_id, now))
         await orders.apply(conn, order_id, event, "staff", now=now, user_id=user_id,
                            row=order, updates=updates, payload=payload, audience=[staff_id])
+        if event == "check_out":  # subsidy-eligible orders debit their minutes, same tx
+            await subsidy.debit_order(conn, order_id, now, user_id=user_id, tz=s.tz)
         data = await orders.load_card(conn, order_id)
     if event in ("check_out", "fail", "release"):
         await staff_index.adjust_load(r, s, staff_id, -1)

@@ -313,6 +313,7 @@ function showElder() {
   const search = form.querySelector(".elder-search");
   picked.hidden = !e;
   search.hidden = Boolean(e);
+  showSubsidy();
   if (!e) return;
   const meta = [e.age !== undefined && e.age !== null ? `${e.age}${X.cfg.lang === "en" ? " " : ""}${t("years")}` : "",
     e.id_number || "", e.address || e.region_name || "", (e.phones || []).map(X.phone).join(" / ")]
@@ -320,6 +321,30 @@ function showElder() {
   picked.querySelector(".ep-name").textContent = e.name;
   picked.querySelector(".ep-meta").textContent = meta;
   picked.querySelector(".ep-call").hidden = !st.pick.callId;
+}
+
+// Subsidised hours: with an eligible elder and a subsidy-eligible item picked, the dialog says
+// what is left of this month's budget, so the elder is told before the order is placed.
+let subsidySeq = 0;
+
+async function showSubsidy() {
+  let note = form.querySelector(".subsidy-note");
+  if (!note) {
+    note = h("p", { class: "subsidy-note muted", role: "status" });
+    form.querySelector(".item-list").after(note);
+  }
+  note.hidden = true;
+  const e = st.pick.elder;
+  const checked = form.querySelector('input[name="item_code"]:checked');
+  const item = checked ? (X.cfg.items || []).find((i) => i.code === checked.value) : null;
+  const seq = ++subsidySeq;
+  if (!e || !item || !item.subsidy_eligible) return;
+  const r = await X.api("GET", `/api/v1/elders/${e.id}/subsidy`);
+  if (seq !== subsidySeq || !r.ok || !r.body.eligible) return;
+  const hours = String(Math.round(r.body.left_min / 6) / 10);
+  const sep = X.cfg.lang === "en" ? "; " : "；";
+  note.textContent = `${t("ord_subsidy_left")} ${hours} ${t("prof_hours")}${sep}${t("ord_subsidy_beyond")}`;
+  note.hidden = false;
 }
 
 let searchTimer = null;
@@ -871,7 +896,7 @@ export function initOrders(helpers) {
     const first = form.querySelector('input[name="item_code"]');
     if (first) { first.checked = true; first.focus(); fieldError("item_code", ""); }
   });
-  form.querySelector(".item-list").addEventListener("change", () => fieldError("item_code", ""));
+  form.querySelector(".item-list").addEventListener("change", () => { fieldError("item_code", ""); showSubsidy(); });
   const day = form.elements.day;
   day.min = today();
   form.elements.valid_from.min = today();

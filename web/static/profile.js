@@ -102,9 +102,10 @@ async function open(summary) {
   box.replaceChildren(h("p", { class: "muted" }, t("con_loading")));
   dlg.querySelector(".ep-title").textContent = summary.name;
   if (!dlg.open) dlg.showModal();
-  const [rec, hist] = await Promise.all([
+  const [rec, hist, sub] = await Promise.all([
     X.api("GET", `/api/v1/elders/${summary.id}`),
     X.api("GET", `/api/v1/elders/${summary.id}/history`),
+    X.api("GET", `/api/v1/elders/${summary.id}/subsidy`),
   ]);
   if (current !== summary) return;
   if (!rec.ok) { box.replaceChildren(h("p", { class: "error", role: "alert" }, X.errorText(rec))); return; }
@@ -122,6 +123,11 @@ async function open(summary) {
   fact(facts, t("phones"), (e.phones || []).map(X.phone).join(" / "));
   fact(facts, t("care_level"), e.care_level);
   fact(facts, t("medical_notes"), e.medical_notes);
+  if (sub.ok && sub.body.eligible) {  // subsidised hours: what is left of this month's budget
+    const hours = (m) => String(Math.round(m / 6) / 10);
+    fact(facts, t("prof_subsidy_left"),
+      `${hours(sub.body.left_min)} / ${hours(sub.body.budget_min)} ${t("prof_hours")}`);
+  }
   const devices = (e.devices || []).length
     ? h("table", { class: "ep-devices" },
       h("thead", {}, h("tr", {}, ...["kind", "serial", "prof_last_heartbeat", "prof_battery", "prof_status"].map((k) => h("th", { scope: "col" }, t(k))))),
