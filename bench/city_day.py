@@ -38,7 +38,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import drop_scratch, with_database  # noqa: E402
+from bench.common import drop_scratch, run_main, with_database  # noqa: E402
 from bench.procs import Proc, start, stop_all, wait_healthy  # noqa: E402
 from callcenter.embedded import free_port  # noqa: E402
 from callcenter.migrate import migrate  # noqa: E402
@@ -217,10 +217,7 @@ def main() -> None:
     if args.quick:
         args.elders, args.city_hours, args.minutes = 2000, 1.0, 1 / 3
         args.operators, args.staff, args.drain = 4, 20, 30.0
-    try:
-        sys.exit(asyncio.run(bench(args)))
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(bench(args))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import sys
+from collections.abc import Coroutine
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -38,3 +41,14 @@ async def drop_scratch(admin: Any, name: str, redis_url: str, prefix: str) -> in
         await r.delete(*keys)
     await r.aclose()
     return len(keys)
+
+
+def run_main(coro: Coroutine[Any, Any, int | None]) -> NoReturn:
+    """Run a benchmark's coroutine and exit with its status (None: 0); Ctrl-C exits 130 after
+    the coroutine's own clean-up has run."""
+    try:
+        code = asyncio.run(coro) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

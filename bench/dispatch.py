@@ -77,7 +77,7 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # before bench/, so `dispatch` is the package, not this file
 
-from bench.common import fmt, pct, with_database  # noqa: E402
+from bench.common import fmt, pct, run_main, with_database  # noqa: E402
 from callcenter import outbox  # noqa: E402
 from callcenter.app import _init_connection, _no_reset  # noqa: E402
 from callcenter.keys import redis_key  # noqa: E402
@@ -964,12 +964,7 @@ def main() -> None:
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    try:
-        code = asyncio.run(bench(args))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        code = 130
-    sys.exit(code)
+    run_main(bench(args))
 
 
 if __name__ == "__main__":

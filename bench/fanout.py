@@ -54,7 +54,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import drop_scratch, fmt, pct, with_database  # noqa: E402
+from bench.common import drop_scratch, fmt, pct, run_main, with_database  # noqa: E402
 from bench.procs import Proc, print_profile, start, stop_all, wait_healthy  # noqa: E402
 from callcenter import outbox  # noqa: E402
 from callcenter.embedded import free_port  # noqa: E402
@@ -564,12 +564,7 @@ def main() -> None:
     if args.quick:
         args.consoles, args.events = "100,500", 50
     raise_nofile()
-    try:
-        code = asyncio.run(bench(args))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        code = 130
-    sys.exit(code)
+    run_main(bench(args))
 
 
 if __name__ == "__main__":

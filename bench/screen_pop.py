@@ -51,7 +51,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import drop_scratch, fmt, pct, with_database  # noqa: E402
+from bench.common import drop_scratch, fmt, pct, run_main, with_database  # noqa: E402
 from bench.procs import Proc, print_profile, start, stop_all, wait_healthy  # noqa: E402
 from callcenter.cti import _POP, MAX_CANDIDATES  # noqa: E402
 from callcenter.embedded import free_port  # noqa: E402
@@ -437,11 +437,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.elders, args.calls = 100_000, 500
-    try:
-        asyncio.run(bench(args))
-    except KeyboardInterrupt:
-        print("interrupted (cleaned up)")
-        raise SystemExit(130) from None
+    run_main(bench(args))
 
 
 if __name__ == "__main__":
