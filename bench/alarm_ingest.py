@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import drop_scratch, fmt, pct, with_database  # noqa: E402
-from bench.procs import Proc, print_profile, start, stop_all, wait_healthy  # noqa: E402
+from bench.procs import Proc, print_profile, sample_waits, start, stop_all, wait_healthy  # noqa: E402
 from callcenter.device_events import sign  # noqa: E402
 from callcenter.embedded import free_port  # noqa: E402
 from callcenter.migrate import migrate  # noqa: E402
@@ -323,31 +323,6 @@ def summarise(label: str, r: LoadResult) -> Row:
                pct([(r.done[i] - r.sent[i]) * 1000 for i in ok], 0.99),
                pct([(r.sent[i] - r.sched[i]) * 1000 for i in range(len(r.sent))], 0.99),
                statuses=statuses, wall_s=wall)
-
-
-async def sample_waits(dsn: str, dbname: str, into: dict[str, int], stop: asyncio.Event) -> None:
-    """What the database's backends are doing, sampled every 20 ms: where the time goes."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        while not stop.is_set():
-            for r in await conn.fetch(
-                    "SELECT state, wait_event_type, wait_event, left(query, 60) AS query"
-                    " FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
-                    " AND backend_type = 'client backend'", dbname):
-                if r["state"] == "idle":
-                    key = "idle (connection not in use)"
-                elif r["wait_event_type"] == "Client":
-                    key = f"{r['state']}: waiting for the web process ({r['wait_event']})"
-                elif r["wait_event_type"]:
-                    key = f"{r['state']}: {r['wait_event_type']}/{r['wait_event']}"
-                    if r["wait_event_type"] in ("Lock", "LWLock"):
-                        key += f"  [{r['query']}]"
-                else:
-                    key = f"{r['state']}: running  [{r['query']}]"
-                into[key] = into.get(key, 0) + 1
-            await asyncio.sleep(0.02)
-    finally:
-        await conn.close()
 
 
 async def measure_ours(label: str, spec: LoadSpec, consoles: list[ConsoleStats],

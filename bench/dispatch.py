@@ -78,6 +78,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # before bench/, so `dispatch` is the package, not this file
 
 from bench.common import fmt, pct, run_main, with_database  # noqa: E402
+from bench.procs import sample_waits  # noqa: E402
 from callcenter import outbox  # noqa: E402
 from callcenter.app import _init_connection, _no_reset  # noqa: E402
 from callcenter.keys import redis_key  # noqa: E402
@@ -405,27 +406,6 @@ def cpu_used(before: CpuSample, after: CpuSample) -> dict[str, float]:
             for name, pids in after.items()}
 
 
-async def sample_waits(dsn: str, dbname: str, into: Counter[str], stop: asyncio.Event) -> None:
-    """What the scratch database's client backends are doing, every 20 ms."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        while not stop.is_set():
-            for row in await conn.fetch(
-                    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity"
-                    " WHERE datname = $1 AND backend_type = 'client backend'"
-                    " AND pid <> pg_backend_pid()", dbname):
-                if row["state"] == "idle":
-                    key = "idle (waiting for the client)"
-                elif row["wait_event"]:
-                    key = f"{row['state']}: {row['wait_event_type']}/{row['wait_event']}"
-                else:
-                    key = f"{row['state']}: on CPU"
-                into[key] += 1
-            await asyncio.sleep(0.02)
-    finally:
-        await conn.close()
-
-
 # ----------------------------------------------------------------------------- set-up
 async def build_world(db: asyncpg.Connection, r: aioredis.Redis, s: Settings,
                       args: argparse.Namespace, timings: dict[str, float]) -> dict[str, Any]:
@@ -606,7 +586,7 @@ async def one_run(label: str, args: argparse.Namespace, s: Settings, db: asyncpg
 
         def sample() -> asyncio.Task[None]:
             return asyncio.create_task(sample_waits(with_database(admin_url, dbname), dbname,
-                                                    waits, stop_waits))
+                                                    waits, stop_waits, client="a worker"))
 
         create_cpu: dict[str, float] = {}
         create_wall = 0.0

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,3 +73,30 @@ def print_profile(path: Path, top: int, who: str = "web process 0") -> None:
     stats.sort_stats("tottime").print_stats(top)
     print(f"cProfile of {who} (top {top} by cumulative time, project code only):")
     stats.sort_stats("cumulative").print_stats(f"{ROOT}/(callcenter|dispatch)/", top)
+
+
+async def sample_waits(dsn: str, dbname: str, into: dict[str, int], stop: asyncio.Event,
+                       client: str = "the web process") -> None:
+    """What the scratch database's client backends are doing, sampled every 20 ms until `stop`:
+    where the time goes (`client`: who a backend waiting on ClientRead waits for)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        while not stop.is_set():
+            for r in await conn.fetch(
+                    "SELECT state, wait_event_type, wait_event, left(query, 60) AS query"
+                    " FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
+                    " AND backend_type = 'client backend'", dbname):
+                if r["state"] == "idle":
+                    key = "idle (connection not in use)"
+                elif r["wait_event_type"] == "Client":
+                    key = f"{r['state']}: waiting for {client} ({r['wait_event']})"
+                elif r["wait_event_type"]:
+                    key = f"{r['state']}: {r['wait_event_type']}/{r['wait_event']}"
+                    if r["wait_event_type"] in ("Lock", "LWLock"):
+                        key += f"  [{r['query']}]"
+                else:
+                    key = f"{r['state']}: running  [{r['query']}]"
+                into[key] = into.get(key, 0) + 1
+            await asyncio.sleep(0.02)
+    finally:
+        await conn.close()
