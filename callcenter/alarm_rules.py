@@ -15,7 +15,7 @@ ALARM_KINDS = ("sos", "fall", "wander", "smoke", "gas", "water", "door", "inacti
 # 1 is the most urgent. Life-threatening first; a low battery is a notice, not an emergency.
 PRIORITY: dict[str, int] = {"sos": 1, "fall": 1, "smoke": 1, "gas": 1, "water": 2, "wander": 2,
                             "inactivity": 3, "door": 3, "low_battery": 5,
-                            "missed_visit": 3}
+                            "missed_visit": 3, "care_attention": 3}
 RAISES_DIRECTLY = frozenset({"sos", "fall", "smoke", "gas", "water", "wander", "inactivity",
                              "low_battery"})
 OPEN_STATES = ("received", "queued", "offered", "acknowledged", "in_progress")

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from callcenter import alarm_rules as rules
-from callcenter import outbox
+from callcenter import care, outbox
 from callcenter.validation import mask_id
 from dispatch import orders
 
@@ -251,6 +251,7 @@ async def resolve(conn: asyncpg.Connection, alarm_id: int, user_id: int, outcome
     await record_event(conn, alarm_id, state, new_state, actor_user_id=user_id,
                        actor_kind="user", payload={"outcome": outcome, "note": note})
     await _announce(conn, "alarm.resolved", alarm_id, now)
+    await care.after_alarm(conn, alarm_id, user_id, now)  # the follow-up call (active care)
 
 
 async def close(conn: asyncpg.Connection, alarm_id: int, user_id: int, now: dt.datetime) -> None:

@@ -17,6 +17,7 @@ from callcenter import (
     alarm_views,
     auth,
     auth_views,
+    care_views,
     catalogue,
     console,
     cti,
@@ -37,10 +38,13 @@ from callcenter import (
     plan_views,
     provider_page,
     providers,
+    quality_views,
     regions,
     reports,
+    settlement_views,
     staff_views,
     subsidy_views,
+    volunteer_views,
 )
 from callcenter.errors import error_middleware
 from callcenter.logs import request_id_var
@@ -58,7 +62,8 @@ ROUTE_TABLES: tuple[Routes, ...] = (
     alarm_views.routes, live.routes, cti.routes, console.routes, home.routes,
     order_views.routes, staff_views.routes, plan_views.routes, provider_page.routes,
     elder_history.routes, map_views.routes, dashboard.routes, reports.routes,
-    subsidy_views.routes)
+    subsidy_views.routes, care_views.routes, volunteer_views.routes,
+    settlement_views.routes, quality_views.routes)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

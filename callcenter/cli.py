@@ -231,7 +231,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from callcenter.care import plan_current_month
     from callcenter.seed import DEMO_LOGINS, seed_city
+    from callcenter.seed_history import seed_history
+    from callcenter.seed_quality import seed_quality
 
     async def prepare() -> None:
         conn = await _connect(settings)
@@ -242,9 +245,12 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"seeding the Weihai demo city ({args.elders} elders)…", flush=True)
                 await seed_city(conn, elders=args.elders, seed=args.seed,
                                 demo_password=DEMO_PASSWORD)
+                await seed_history(conn)  # last month's visits: a settlement to download
+                await seed_quality(conn)  # follow-ups, complaints: stars that differ
                 print(f"seeded in {time.monotonic() - started:.1f} s", flush=True)
             else:
                 print("demo city already in the database; not seeding again", flush=True)
+            await plan_current_month(conn, settings)  # active care: the rate climbs from 0
         finally:
             await conn.close()
 

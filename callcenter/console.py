@@ -21,7 +21,7 @@ routes = Routes("console", "坐席控制台页面 (operator console page)")
 
 # Message ids the script needs (the page's own text is rendered by the template).
 _JS_PREFIXES = ("con_", "ak_", "as_", "esc_", "res_", "act_", "svc_", "out_", "call_", "kind_",
-                "ord_", "os_", "prof_", "status_", "dstat_", "keys_", "map_")
+                "ord_", "os_", "prof_", "status_", "dstat_", "keys_", "map_", "care_", "fu_")
 _JS_KEYS = ("M", "F", "years", "address", "phones", "contacts", "devices", "region",
             "risk_groups", "relation", "serial", "kind", "care_level", "medical_notes")
 CALL_RESULTS = ("reached", "no_answer", "busy", "wrong_number")

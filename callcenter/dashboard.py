@@ -75,7 +75,10 @@ async def dashboard_page(request: web.Request) -> web.Response:
     where = await chosen_region(request)
     lang = i18n.lang_of(request)
     t = i18n.translator(lang)
+    month = now().astimezone(request.app[keys.SETTINGS].tz).date().replace(day=1)
+    last_month = (month - dt.timedelta(days=1)).replace(day=1)
     config = {"region": where.public(), "lang": lang,
               "tz": request.app[keys.SETTINGS].time_zone,
+              "month": month.strftime("%Y-%m"), "last_month": last_month.strftime("%Y-%m"),
               "strings": {k: t(k) for k in i18n.message_ids() if k.startswith(_JS_PREFIXES)}}
     return render(request, "dashboard.html", config=config, region=where)

@@ -43,9 +43,10 @@ async def _rounds(app: web.Application, speed: float, password: str, halt: async
                 base_url=f"http://127.0.0.1:{s.port}", database_url=s.database_url,
                 cti_token=s.cti_token, seed=s.port * 1000 + n, speed=speed, duration_s=ROUND_S,
                 rates=sim_plan.Rates(), operators=SIM_OPERATORS, staff=0, password=password,
-                drain_s=60.0, quiet=True, exclude_operators=HUMAN_LOGINS)
-            log.info("demo simulator round %d: %s calls, %s alarms, %s orders, ok=%s", n,
-                     result["calls"], result["alarms"], result["orders"], result["ok"])
+                drain_s=60.0, quiet=True, exclude_operators=HUMAN_LOGINS, care=True)
+            log.info("demo simulator round %d: %s calls, %s alarms, %s orders, %s care calls, ok=%s",
+                     n, result["calls"], result["alarms"], result["orders"],
+                     result["care_calls"], result["ok"])
         except asyncio.CancelledError:
             raise
         except Exception:  # the demo goes on; the next round starts afresh

@@ -10,11 +10,11 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from callcenter import auth, keys
+from callcenter import auth, keys, subsidy, subsidy_views
 from callcenter.errors import Conflict, NotFound, Unprocessable, json_response
 from callcenter.http import json_body, path_id
 from callcenter.routing import STAFF_ROLES, Param, Routes
-from callcenter.validation import Form, Invalid, ValidationError, integer, text
+from callcenter.validation import Form, Invalid, ValidationError, boolean, integer, text
 from dispatch import offers, orders, states
 
 routes = Routes("orders", "服务工单与派单 (service orders and dispatch)")
@@ -29,6 +29,7 @@ CREATE_BODY: dict[str, Any] = {
         "window_end": {"type": "string", "format": "date-time"},
         "note": {"type": "string", "maxLength": 500}, "call_id": {"type": "integer"},
         "priority": {"type": "integer", "minimum": 1, "maximum": 5},
+        "self_pay_confirmed": {"type": "boolean"},
     },
 }
 REASON_BODY: dict[str, Any] = {
@@ -106,6 +107,7 @@ async def order_create(request: web.Request) -> web.Response:
     call_id = form.field("call_id", lambda v: integer(v, low=1, high=2**62), required=False)
     priority = form.field("priority", lambda v: integer(v, low=1, high=5), required=False,
                           default=3)
+    self_pay = form.field("self_pay_confirmed", boolean, required=False, default=False)
     now = now_utc()
     if (start is None) != (end is None) and "window_start" not in form.errors \
             and "window_end" not in form.errors:
@@ -120,11 +122,20 @@ async def order_create(request: web.Request) -> web.Response:
             form.error("window_start", "最多提前90天 (at most 90 days ahead)")
     form.result()
     await _check_refs(db, p, form, elder_id, item_code, call_id)
+    # over budget, the elder is told before the order exists (plans' orders are not asked: the
+    # plan was agreed once, and dispatch/plans.py creates its visits directly)
+    visit_month = (start or now).astimezone(s.tz).date()
+    quote = await subsidy.over_budget(db, elder_id, item_code, visit_month)
+    if quote is not None and not self_pay:
+        raise subsidy_views.OverBudget(quote)
     async with db.acquire() as conn, conn.transaction():
         order_id = await orders.create(
             conn, elder_id=elder_id, item_code=item_code, now=now, note=note, priority=priority,
             window=(start, end) if start and end else None, call_id=call_id, user_id=p.user_id,
             source="console" if request.headers.get("X-Requested-With") else "api")
+        assert order_id is not None
+        if quote is not None:
+            await subsidy_views.record_self_pay(conn, order_id, quote, p.user_id)
     assert order_id is not None
     return json_response(await orders.load_card(db, order_id), status=201)
 

@@ -90,13 +90,23 @@ def title(report: dict[str, Any], lang: str) -> str:
 
 
 def to_csv(report: dict[str, Any], lang: str) -> str:
+    """The report as CSV (see write_csv)."""
+    return write_csv(title(report, lang), tables(report, lang))
+
+
+def to_xlsx(report: dict[str, Any], lang: str) -> bytes:
+    """The report as XLSX (see write_xlsx)."""
+    return write_xlsx(title(report, lang), tables(report, lang))
+
+
+def write_csv(heading: str, sections: list[Table]) -> str:
     """Sections one after another: a title row, a header row, the rows, a blank row. A BOM
     first, so spreadsheet programs read the Chinese as UTF-8."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow([title(report, lang)])
+    w.writerow([heading])
     w.writerow([])
-    for table in tables(report, lang):
+    for table in sections:
         w.writerow([table.title])
         w.writerow(table.header)
         w.writerows(["" if c is None else c for c in row] for row in table.rows)
@@ -104,19 +114,19 @@ def to_csv(report: dict[str, Any], lang: str) -> str:
     return "\ufeff" + buf.getvalue()
 
 
-def to_xlsx(report: dict[str, Any], lang: str) -> bytes:
+def write_xlsx(heading: str, sections: list[Table]) -> bytes:
     """One sheet per table, named by the table's title."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     wb = Workbook()
     first = True
-    for table in tables(report, lang):
+    for table in sections:
         ws = wb.active if first else wb.create_sheet()
         assert ws is not None
         first = False
         ws.title = table.title[:31]
-        ws.append([title(report, lang)])
+        ws.append([heading])
         ws.append(table.header)
         for cell in ws[2]:
             cell.font = Font(bold=True)

@@ -26,6 +26,7 @@ from callcenter.seed_data import (
     generate_city,
     parse_regions_csv,
 )
+from callcenter.seed_volunteers import seed_volunteers
 
 log = logging.getLogger("callcenter.seed")
 
@@ -202,6 +203,7 @@ async def seed_city(conn: asyncpg.Connection, *, elders: int = 2000, seed: int =
             log.debug("copied table=%s rows=%d ms=%.0f", table, len(rows),
                       (time.perf_counter() - t0) * 1000)
         await _subsidy_eligibility(conn, base["elders"], reference_date)
+        await seed_volunteers(conn, base["elders"], reference_date, seed)
         for table in _ID_TABLES:
             await conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

@@ -56,6 +56,10 @@ SETTINGS: tuple[Setting, ...] = (
             "take the client address from X-Forwarded-For (only behind your own proxy)", bool),
     Setting("cti_token", "ANXIN_CTI_TOKEN", "",
             "bearer token the telephony system (CTI) sends; empty: the CTI webhook refuses all"),
+    Setting("followup_token", "ANXIN_FOLLOWUP_TOKEN", "",
+            "bearer token of the SMS/IVR gateway answering follow-ups; empty: it refuses all"),
+    Setting("complaint_days", "ANXIN_COMPLAINT_DAYS", 3,
+            "working days (Mon-Fri) a complaint has before it shows as overdue", int),
     Setting("alarm_offer_s", "ANXIN_ALARM_OFFER_S", 20,
             "seconds an alarm waits on one operator before it goes to the whole region", int),
     Setting("alarm_city_s", "ANXIN_ALARM_CITY_S", 60,
@@ -70,6 +74,13 @@ SETTINGS: tuple[Setting, ...] = (
             "a staff location older than this (seconds) does not count for matching", int),
     Setting("plan_horizon_days", "ANXIN_PLAN_HORIZON_DAYS", 7,
             "recurring care plans create their orders this many days ahead", int),
+    Setting("care_high_risk_days", "ANXIN_CARE_HIGH_RISK_DAYS", 7,
+            "active care: days between visits of a high-risk elder (失能, 重残, 独居 and 80+)", int),
+    Setting("care_after_alarm_h", "ANXIN_CARE_AFTER_ALARM_H", 24,
+            "active care: hours after an alarm within which the elder gets a follow-up call", int),
+    Setting("inactivity_days", "ANXIN_INACTIVITY_DAYS", 3,
+            "days without a call, device report or visit before an elder joins the call list",
+            int),
     Setting("live_replay_events", "ANXIN_LIVE_REPLAY_EVENTS", 20000,
             "live events kept in Redis for consoles that reconnect (older: a fresh snapshot)",
             int),
@@ -104,6 +115,8 @@ class Settings:
     default_area_code: str = "0631"
     trust_proxy: bool = False
     cti_token: str = ""
+    followup_token: str = ""
+    complaint_days: int = 3
     alarm_offer_s: int = 20
     alarm_city_s: int = 60
     heartbeat_timeouts: str = ""
@@ -111,6 +124,9 @@ class Settings:
     checkin_radius_m: int = 200
     location_fresh_s: int = 300
     plan_horizon_days: int = 7
+    care_high_risk_days: int = 7
+    care_after_alarm_h: int = 24
+    inactivity_days: int = 3
     live_replay_events: int = 20000
     map_tile_url: str = ""
     background_tasks: bool = True
@@ -211,7 +227,8 @@ def _check(s: Settings) -> None:
         raise SettingsError(f"ANXIN_HEARTBEAT_TIMEOUTS: {exc}") from None
     for name in ("session_ttl_s", "login_max_failures", "login_window_s", "db_pool_max",
                  "live_replay_events", "offer_s", "checkin_radius_m", "location_fresh_s",
-                 "plan_horizon_days"):
+                 "plan_horizon_days", "care_high_risk_days", "care_after_alarm_h",
+                 "inactivity_days", "complaint_days"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name}: must be positive")
 

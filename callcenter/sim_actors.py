@@ -28,6 +28,14 @@ def now_iso() -> str:
     return dt.datetime.now(TZ).isoformat()
 
 
+def _when(value: Any) -> dt.datetime | None:
+    """A time the server wrote (ISO 8601 or Python's str(datetime)); None if unreadable."""
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
 @dataclass
 class Stats:
     """What all clients saw, shared by the run."""
@@ -42,6 +50,7 @@ class Stats:
     accepted: int = 0
     completed: int = 0
     handled_alarms: int = 0
+    care_calls: int = 0  # outcomes recorded on the outbound care list
     late_s: float = 0.0  # how far behind its schedule a sender fell, at worst
 
     def server_errors(self) -> int:
@@ -239,9 +248,11 @@ class Actor:
         self.loop_task = asyncio.create_task(self._loop(), name="sim-actor")
 
     def cancel(self) -> None:
-        """Stop at once (the run was cancelled): the loop and the jobs in flight."""
+        """Stop at once (the run was cancelled): the loop, the jobs in flight and the live
+        channel (whose websocket, left open, would hold the server's shutdown)."""
         self.halt.set()
-        for task in [self.loop_task, *self.jobs]:
+        live = self.live.task if self.live is not None else None
+        for task in [self.loop_task, *self.jobs, live]:
             if task is not None:
                 task.cancel()
 
@@ -257,18 +268,59 @@ class Actor:
 
 class Operator(Actor):
     """A console: on duty, takes alarms offered to it (or to the whole region, or to someone
-    the simulator does not play), records a step, resolves, closes; creates orders for calls."""
+    the simulator does not play), records a step, resolves, closes; creates orders for calls.
+    With `care_items` (the catalogue's codes) it also works its outbound care list between
+    alarms: one elder at a time, a call of about two minutes, an outcome from the seed."""
+    care_call_s = 120.0  # a care call, city time
 
-    def __init__(self, *args: Any, colleagues: set[int], **kw: Any) -> None:
+    def __init__(self, *args: Any, colleagues: set[int], care_items: tuple[str, ...] = (),
+                 care: bool = False, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.colleagues = colleagues  # user ids of all simulated operators
         self.taken: set[int] = set()
+        self.care, self.care_items = care, care_items
+        self.care_attempts: Counter[int] = Counter()
 
     async def start(self) -> None:
         self.user_id = int((await self.http.login(self.login_info.username, self.password))["id"])
         self.colleagues.add(self.user_id)
         await self.http.call("POST", "/api/v1/presence", {"on_duty": True, "available": True})
         await self.begin("alarm.")
+        if self.care:
+            self.spawn(self.care_loop())
+
+    async def care_loop(self) -> None:
+        pause_s = max(self.care_call_s / self.speed, 0.5)
+        while not self.halt.is_set():
+            await asyncio.sleep(pause_s)
+            if len(self.jobs) > 1:  # alarms first: this loop is one of the jobs
+                continue
+            status, out = await self.http.call("GET", "/api/v1/care/worklist?limit=20",
+                                               label="/api/v1/care/worklist")
+            items = out.get("items", []) if status == 200 and isinstance(out, dict) else []
+            now = _when(out.get("now")) if isinstance(out, dict) else None
+            # the server lists what this operator may work: theirs, then the pool's
+            due = [i for i in items if self._due(i.get("next_attempt_at"), now)]
+            if due:
+                await self.care_call(due[0])
+
+    @staticmethod
+    def _due(next_attempt_at: Any, now: dt.datetime | None) -> bool:
+        if not next_attempt_at:
+            return True
+        at = _when(next_attempt_at)
+        return at is not None and now is not None and at <= now
+
+    async def care_call(self, item: dict[str, Any]) -> None:
+        task_id = int(item["task_id"])
+        self.care_attempts[task_id] += 1
+        body = sim_plan.care_outcome_for(self.seed, task_id, self.care_attempts[task_id],
+                                         self.care_items)
+        status, _ = await self.http.call("POST", f"/api/v1/care/tasks/{task_id}/outcome", body,
+                                         label="/api/v1/care/tasks/{id}/outcome",
+                                         expect=(200, 409))  # 409: a colleague got there first
+        if status == 200:
+            self.http.stats.care_calls += 1
 
     async def stop(self) -> None:
         await self.end()
@@ -305,10 +357,15 @@ class Operator(Actor):
             self.http.stats.handled_alarms += 1
 
     async def create_order(self, elder_id: int, item_code: str, call_id: int) -> None:
-        status, out = await self.http.call(
-            "POST", "/api/v1/orders", {"elder_id": elder_id, "item_code": item_code,
-                                       "call_id": call_id, "note": "来电预约 (simulated call)"},
-            expect=(201,))
+        body: dict[str, Any] = {"elder_id": elder_id, "item_code": item_code,
+                                "call_id": call_id, "note": "来电预约 (simulated call)"}
+        status, out = await self.http.call("POST", "/api/v1/orders", body, expect=(201, 409))
+        if status == 409 and isinstance(out, dict) and out.get("error") == "over_budget":
+            # the operator tells the elder the subsidy does not cover it all; the elder agrees
+            status, out = await self.http.call(
+                "POST", "/api/v1/orders", {**body, "self_pay_confirmed": True}, expect=(201,))
+        elif status == 409:
+            self.http.stats.problems.append(f"POST /api/v1/orders 409: {out}")
         if status == 201 and isinstance(out, dict):
             self.http.stats.orders.add(int(out["id"]))
 

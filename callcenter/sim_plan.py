@@ -18,8 +18,9 @@ import hashlib
 import heapq
 import math
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 DAY_S = 86_400.0
 ALARM_KINDS: tuple[tuple[str, float], ...] = (("sos", 0.6), ("fall", 0.3), ("smoke", 0.05),
@@ -366,3 +367,27 @@ def staff_choice(seed: int, username: str, offer_id: int, decline_share: float,
 def outcome_for(seed: int, alarm_id: int) -> str:
     rng = _rng(seed, f"outcome:{alarm_id}")
     return _pick(rng, OUTCOMES)
+
+
+# How an active-care call goes (issue 7): most elders are well; some want a service, a few
+# worry the operator, about one in eight does not answer. Methods: mostly by phone.
+CARE_OUTCOMES = (("well", 80), ("needs_service", 5), ("needs_attention", 3), ("unreachable", 12))
+CARE_METHODS = (("phone", 90), ("video", 6), ("chance", 4))
+
+
+def care_outcome_for(seed: int, task_id: int, attempt: int, items: Sequence[str]
+                     ) -> dict[str, Any]:
+    """The outcome the simulated operator records for one attempt at one care task; a
+    service is one of `items` (the catalogue's codes); with none, the elder is well."""
+    rng = _rng(seed, f"care:{task_id}:{attempt}")
+    outcome = rng.choices([o for o, _ in CARE_OUTCOMES], [w for _, w in CARE_OUTCOMES])[0]
+    method = rng.choices([m for m, _ in CARE_METHODS], [w for _, w in CARE_METHODS])[0]
+    body: dict[str, Any] = {"outcome": outcome, "method": method,
+                            "note": "模拟关爱电话 (simulated care call)"}
+    if outcome == "needs_service":
+        if not items:
+            body["outcome"] = "well"
+        else:
+            body["item_code"] = rng.choice(list(items))
+    body["contact_reached"] = rng.random() < 0.6
+    return body

@@ -119,12 +119,14 @@ async def simulate(*, base_url: str | Sequence[str], database_url: str, cti_toke
                    password: str = "anxin12349", drain_s: float = 30.0, quiet: bool = False,
                    device_procs: int = 0,
                    on_clients: Callable[[dict[str, int]], None] | None = None,
-                   exclude_operators: Sequence[str] = ()) -> dict[str, Any]:
+                   exclude_operators: Sequence[str] = (), care: bool = False
+                   ) -> dict[str, Any]:
     """One run; returns {wall_s, calls, alarms, orders, unfinished, ok, ...}. Traffic is
     spread over every URL in `base_url` (each operator and staff member logs in on one and
     stays there; device events and calls go to each in turn). With `device_procs` > 0 the
     bracelets' periodic events are sent by that many extra processes (their pids are given to
-    `on_clients`); calls, alarms and the actors stay in this one."""
+    `on_clients`); calls, alarms and the actors stay in this one. With `care` the operators
+    also work their outbound care lists between alarms."""
     rates = rates or plan.Rates()
     bases = base_urls(base_url)
     started = time.monotonic()
@@ -153,7 +155,8 @@ async def simulate(*, base_url: str | Sequence[str], database_url: str, cti_toke
                 return act.Http(bases[i % len(bases)], session, stats)
             colleagues: set[int] = set()
             ops = {o.username: act.Operator(http(i), o, password, seed, speed,
-                                            colleagues=colleagues)
+                                            colleagues=colleagues, care=care,
+                                            care_items=tuple(snapshot.items))
                    for i, o in enumerate(snapshot.operators)}
             people = [act.Staff(http(len(ops) + i), s, password, seed, speed,
                                 decline_share=rates.decline_share,
@@ -213,8 +216,8 @@ async def simulate(*, base_url: str | Sequence[str], database_url: str, cti_toke
         "staff": len(snapshot.staff),
         **check, "declines": stats.declines, "accepted": stats.accepted,
         "completed_visits": stats.completed, "no_shows": len(stats.no_shows),
-        "alarms_handled": stats.handled_alarms, "server_errors": stats.server_errors(),
-        "client_errors": stats.client_errors(),
+        "alarms_handled": stats.handled_alarms, "care_calls": stats.care_calls,
+        "server_errors": stats.server_errors(), "client_errors": stats.client_errors(),
         "problems": problems[:50], "requests": sum(stats.statuses.values()),
         "requests_by_base": {b: stats.per_base[b] for b in bases},
     }
@@ -268,6 +271,8 @@ def add_simulate_parser(sub: Any) -> None:
                    help="seconds to wait after the run for work to finish")
     p.add_argument("--device-procs", type=int, default=0,
                    help="extra processes sending the bracelets' events (0: this one)")
+    p.add_argument("--care", action="store_true",
+                   help="the operators also work their outbound care lists between alarms")
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
@@ -282,5 +287,5 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         database_url=settings.database_url, cti_token=settings.cti_token, seed=args.seed,
         speed=args.speed, duration_s=args.duration, rates=rates, operators=args.operators,
         staff=args.staff, password=args.password, drain_s=args.drain,
-        device_procs=args.device_procs))
+        device_procs=args.device_procs, care=args.care))
     return 0 if result["ok"] else 1

@@ -11,10 +11,12 @@ from typing import Any
 
 import asyncpg
 
+from callcenter import settlement, settlement_rules
 from callcenter import subsidy_rules as rules
 from callcenter.subsidy_rules import SHANGHAI, Programme
 
 log = logging.getLogger("callcenter.subsidy")
+MAX_REASON = 500  # subsidy_ledger.reason
 
 
 class CorrectionRefused(ValueError):
@@ -102,16 +104,23 @@ async def debit_order(conn: asyncpg.Connection, order_id: int, now: dt.datetime,
 
     Runs inside the caller's transaction (the check-out's). Returns the ledger row id, or None
     when nothing is owed: not eligible, never checked in, no programme in force, or already
-    debited (the unique index makes a retry write nothing).
+    debited (the unique index makes a retry write nothing). The cap is the item's standard
+    duration, or what an operator approved (`approved_minutes`, else the order's stored
+    approval). A check-out in a closed settlement month is booked to the next open month, with
+    the reason saying so.
     """
     order = await conn.fetchrow(
         "SELECT o.id, o.elder_id, o.subsidy_eligible, o.checked_in_at, o.checked_out_at,"
-        " i.duration_min FROM orders o JOIN service_items i ON i.code = o.item_code"
-        " WHERE o.id = $1", order_id)
+        " o.approved_minutes, i.duration_min FROM orders o"
+        " JOIN service_items i ON i.code = o.item_code WHERE o.id = $1", order_id)
     if order is None or not order["subsidy_eligible"] or order["checked_in_at"] is None:
         return None
+    if approved_minutes is None:
+        approved_minutes = order["approved_minutes"]
     out_at = order["checked_out_at"] or now
-    month = rules.month_of(out_at, tz)
+    natural = rules.month_of(out_at, tz)
+    month = await settlement.booking_month(conn, natural)
+    reason = settlement_rules.moved_note(natural, month) if month != natural else ""
     await _lock_elder(conn, order["elder_id"])
     progs = _rule_programmes(await programmes(conn, order["elder_id"], month))
     charged = rules.charged_programme(progs)
@@ -124,11 +133,12 @@ async def debit_order(conn: asyncpg.Connection, order_id: int, now: dt.datetime,
     row_id: int | None = await conn.fetchval(
         "INSERT INTO subsidy_ledger (elder_id, order_id, programme_code, month, kind, minutes,"
         " subsidised_minutes, self_paid_minutes, rate_cents, amount_cents, created_by,"
-        " created_at) VALUES ($1, $2, $3, $4, 'debit', $5, $6, $7, $8, $9, $10, $11)"
-        " ON CONFLICT (order_id) WHERE kind = 'debit' DO NOTHING RETURNING id",
+        " created_at, reason) VALUES ($1, $2, $3, $4, 'debit', $5, $6, $7, $8, $9, $10, $11,"
+        " $12) ON CONFLICT (order_id) WHERE kind = 'debit' DO NOTHING RETURNING id",
         order["elder_id"], order_id, charged.code, month, part.minutes, part.subsidised_minutes,
         part.self_paid_minutes, charged.hourly_rate_cents,
-        rules.amount_cents(part.subsidised_minutes, charged.hourly_rate_cents), user_id, now)
+        rules.amount_cents(part.subsidised_minutes, charged.hourly_rate_cents), user_id, now,
+        reason)
     if row_id is not None:
         log.info("subsidy debit order=%d elder=%d minutes=%d subsidised=%d self_paid=%d",
                  order_id, order["elder_id"], part.minutes, part.subsidised_minutes,
@@ -140,13 +150,18 @@ async def correct(conn: asyncpg.Connection, elder_id: int, month: dt.date, minut
                   reason: str, user_id: int | None, now: dt.datetime | None = None
                   ) -> dict[str, Any]:
     """Book a correction row: positive minutes use more of the month, negative give minutes
-    back. The month's used minutes stay within 0 … budget. Call inside a transaction."""
+    back. The month's used minutes stay within 0 … budget. A correction for a closed settlement
+    month is booked to the next open month (its reason says so). Call inside a transaction."""
     reason = reason.strip()
     if not reason:
         raise CorrectionRefused("reason", "更正必须写明原因 (a correction needs a reason)")
     if minutes == 0:
         raise CorrectionRefused("minutes", "更正分钟数不能为0 (minutes must not be 0)")
-    first = month.replace(day=1)
+    natural = month.replace(day=1)
+    first = await settlement.booking_month(conn, natural)
+    if first != natural:
+        note = settlement_rules.moved_note(natural, first)
+        reason = f"{reason[:MAX_REASON - len(note) - 1]} {note}"
     await _lock_elder(conn, elder_id)
     progs = _rule_programmes(await programmes(conn, elder_id, first))
     charged = rules.charged_programme(progs)
@@ -169,3 +184,17 @@ async def correct(conn: asyncpg.Connection, elder_id: int, month: dt.date, minut
     log.info("subsidy correction elder=%d month=%s minutes=%d by=%s", elder_id, first, minutes,
              user_id)
     return dict(row)
+
+
+async def over_budget(conn: asyncpg.Connection | asyncpg.Pool, elder_id: int, item_code: str,
+                      month: dt.date) -> settlement_rules.OverBudget | None:
+    """What an eligible elder would pay for a subsidy-eligible item of its standard duration
+    when the month's hours left do not cover it; None when they do or nothing is subsidised."""
+    item = await conn.fetchrow("SELECT subsidy_eligible, duration_min, price_cents"
+                               " FROM service_items WHERE code = $1", item_code)
+    if item is None or not item["subsidy_eligible"]:
+        return None
+    b = await balance(conn, elder_id, month)
+    if not b.programmes:
+        return None
+    return settlement_rules.over_budget(b.left_min, item["duration_min"], item["price_cents"])

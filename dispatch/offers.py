@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from callcenter import subsidy
+from callcenter import followup, subsidy
 from callcenter.geo import distance_m
 from callcenter.settings import Settings
 from dispatch import orders, staff_index
@@ -176,6 +176,7 @@ async def staff_step(db: asyncpg.Pool, r: aioredis.Redis, s: Settings, order_id:
                            row=order, updates=updates, payload=payload, audience=[staff_id])
         if event == "check_out":  # subsidy-eligible orders debit their minutes, same tx
             await subsidy.debit_order(conn, order_id, now, user_id=user_id, tz=s.tz)
+            await followup.on_completed(conn, order_id, now)  # a sampled follow-up call
         data = await orders.load_card(conn, order_id)
     if event in ("check_out", "fail", "release"):
         await staff_index.adjust_load(r, s, staff_id, -1)

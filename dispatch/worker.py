@@ -29,7 +29,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from callcenter import outbox, tasks
+from callcenter import care, outbox, rating, tasks
 from callcenter.keys import redis_key
 from callcenter.settings import Settings
 from dispatch import engine, housekeeping, offers
@@ -240,6 +240,10 @@ class Worker:
                 await self.reclaim()
             if ticks % 240 == 0:
                 await housekeeping.generate_plans(self.db, self.s, self.clock())
+                # active care: the month's plan (on the 1st, or on start) and the day's sweep
+                await care.run_periodic(self.db, self.s, self.clock())
+                # provider ratings: once per Shanghai day (advisory lock + unique nightly row)
+                await rating.run_nightly(self.db, self.r, self.s, self.clock())
             if ticks % 240 == 239:
                 await self.backstop()
             ticks += 1

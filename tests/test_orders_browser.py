@@ -182,7 +182,9 @@ async def test_order_from_a_call_to_completion_live(
     await expect(row.locator(".os-badge")).to_have_text("已推送")
     await expect(detail.locator(".od-offers")).to_contain_text("张师傅")
     await expect(detail.locator(".od-offers")).to_contain_text("待答复")
-    await expect(detail.locator(".od-actions button")).to_have_text(["人工派单", "取消工单"])
+    # a subsidised item (助浴): extra time may be approved until it is done
+    await expect(detail.locator(".od-actions button")).to_have_text(
+        ["人工派单", "取消工单", "批准延长时长"])
 
     # the phone: the offer, accepted
     offer = phone.locator(f"#offers .offer[data-order-id='{order_id}']")
@@ -192,7 +194,7 @@ async def test_order_from_a_call_to_completion_live(
     await expect(timeline.last).to_contain_text("ps.001")
     await expect(row.locator(".oc-staff")).to_contain_text("张师傅")
     await expect(detail.locator(".od-actions button")).to_have_text(
-        ["收回重派", "标记未完成", "取消工单"])
+        ["收回重派", "标记未完成", "取消工单", "批准延长时长"])
 
     job = phone.locator(f"#jobs .job[data-order-id='{order_id}']")
     await job.locator("button[data-act=travel]").click()
@@ -278,7 +280,7 @@ async def test_no_candidate_is_requeued_then_assigned_by_hand(
     await expect(timeline.nth(2)).to_contain_text("范围 6 公里")
     await expect(timeline.last).to_contain_text("6 公里内没有在班且有该技能的服务人员")
     await expect(detail.locator(".od-actions button")).to_have_text(
-        ["人工派单", "重新派单", "取消工单"])
+        ["人工派单", "重新派单", "取消工单", "批准延长时长"])
     await detail.locator(".dlg-x").click()
 
     # the board: the reason on the row, the no_candidate count on its filter

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 
 import asyncpg
 from aiohttp.test_utils import TestServer
 
+from callcenter import care, live
 from callcenter.app import create_app
 from callcenter.seed import seed_city
 from callcenter.settings import Settings
 from callcenter.sim_plan import Rates
 from callcenter.sim_run import simulate
+from callcenter.subsidy_rules import SHANGHAI
 from callcenter.worker_app import worker_ctx
 
 TOKEN = "sim-cti-token"
@@ -32,6 +35,9 @@ async def _close(server: TestServer) -> None:
 async def test_short_city_day_passes_integrity(settings: Settings, db: asyncpg.Connection
                                                ) -> None:
     await seed_city(db, elders=200, seed=12349, demo_password="anxin12349")
+    now = dt.datetime.now(dt.UTC)
+    month = now.astimezone(SHANGHAI).date().replace(day=1)
+    plan = await care.generate_month_plan(db, month, now)  # the operators' outbound list
     s = settings.replace(cti_token=TOKEN)
     app = create_app(s)
     app.cleanup_ctx.append(worker_ctx)
@@ -45,7 +51,7 @@ async def test_short_city_day_passes_integrity(settings: Settings, db: asyncpg.C
             base_url=",".join(bases), database_url=s.database_url,
             cti_token=TOKEN, seed=4, speed=600, duration_s=5, operators=3, staff=12,
             rates=Rates(calls_per_day=3500, alarm_share=0.05), drain_s=20, quiet=True,
-            device_procs=1)
+            device_procs=1, care=True)
     finally:
         await _close(other)
         await _close(server)
@@ -60,6 +66,10 @@ async def test_short_city_day_passes_integrity(settings: Settings, db: asyncpg.C
     # database), and the bracelets' events came from the extra sender process
     assert all(result["requests_by_base"][b] > 50 for b in bases), result["requests_by_base"]
     assert result["device_procs"] == 1 and result["planned"]["heartbeats"] > 0, result
+    # between alarms the operators worked their care lists: the month's visit rate went up
+    assert plan["due"] > 0 and result["care_calls"] > 0, result
+    rate = await care.visit_rate(db, month, "371000", SHANGHAI)
+    assert 0 < rate["visited"] <= result["care_calls"], rate
 
 
 async def test_the_demo_never_simulates_the_human_operator(db: asyncpg.Connection) -> None:
@@ -101,6 +111,13 @@ async def test_a_cancelled_run_stops_its_actors_quietly(settings: Settings,
         gc.collect()  # "Task exception was never retrieved" is reported when the task is freed
         await asyncio.sleep(0)
         assert not [o for o in orphans if "Session is closed" in str(o.get("exception"))], orphans
+        # and their live channels are closed too: an open one would hold the server's shutdown
+        hub = server.app[live.HUB]
+        for _ in range(40):
+            if not hub.consoles:
+                break
+            await asyncio.sleep(0.05)
+        assert not hub.consoles
     finally:
         loop.set_exception_handler(old_handler)
         await _close(server)

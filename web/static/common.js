@@ -74,6 +74,27 @@ export function makeApi(csrf, failedText) {
   };
 }
 
+/**
+ * What a panel of the console (the outbound care list, the follow-up calls) takes from the page:
+ * the console's JSON config, its strings (`t`, and `fill` for "{name}" slots), the JSON API with
+ * the page's CSRF token, and a Shanghai-time "MM-DD HH:MM" formatter (`when`).
+ */
+export function consolePanel() {
+  const cfg = JSON.parse(document.getElementById("console-config").textContent);
+  const S = cfg.strings;
+  const t = (key) => (key in S ? S[key] : key);
+  const locale = cfg.lang === "en" ? "en-GB" : "zh-CN";
+  const api = makeApi(document.getElementById("console").dataset.csrf, t("con_failed"));
+  const timeFmt = new Intl.DateTimeFormat(locale, {
+    timeZone: cfg.tz, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  return {
+    cfg, S, t, api,
+    errorText: (r) => errorText(r, t("con_failed")),
+    when: (v) => { const d = parseTime(v); return d ? timeFmt.format(d) : "—"; },
+    fill: (key, vars) => Object.entries(vars).reduce((s, [k, v]) => s.replaceAll(`{${k}}`, v), t(key)),
+  };
+}
+
 // What to tell the person about a failed call: the server's message, else the fields.
 export function errorText(r, failedText) {
   const b = r.body || {};

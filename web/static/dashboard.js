@@ -15,6 +15,7 @@ const THROTTLE_MS = 2_000;
 const REFRESH_MS = 60_000;   // shares "within 60 s" change with time alone
 const PING_MS = 25_000;
 const LIVE_TYPES = /^(alarm|call|order)\./;
+const MAX_CATEGORIES = 8;
 
 const num = new Intl.NumberFormat(locale);
 const one = new Intl.NumberFormat(locale, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
@@ -132,7 +133,8 @@ function bars(id, labels, values, { horizontal = false } = {}) {
 
 function renderCharts(d) {
   const f = d.figures;
-  const cats = f.orders.by_category;
+  // a city's catalogue has a dozen and more categories: the busiest ones today, readable
+  const cats = f.orders.by_category.filter((c) => c.n > 0).sort((a, b) => b.n - a.n).slice(0, MAX_CATEGORIES);
   bars("chart-category", cats.map(named), cats.map((c) => c.n), { horizontal: true });
   const states = Object.entries(f.orders.by_state);
   bars("chart-state", states.map(([s]) => t(`os_${s}`)), states.map(([, n]) => n), { horizontal: true });
@@ -318,9 +320,13 @@ function start() {
   // a snapshot, a change, or a reconnect (whose replay may skip the state): fetch the figures
   liveChannel({
     onStatus: setConn,
-    onResumed: soon,
     pingMs: PING_MS,
-    onMessage: (msg) => { if (msg.type === "snapshot" || LIVE_TYPES.test(msg.type)) soon(); },
+    onMessage: (msg) => {
+      if (msg.type === "snapshot" || LIVE_TYPES.test(msg.type)) soon();
+      // the care and settlement panels (dashboard_care.js) follow the same channel
+      window.dispatchEvent(new CustomEvent("anxin-live", { detail: msg }));
+    },
+    onResumed: () => { soon(); window.dispatchEvent(new CustomEvent("anxin-live", { detail: { type: "resumed" } })); },
   });
 }
 

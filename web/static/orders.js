@@ -26,7 +26,9 @@ const ACTIONS = {
   on_site: ["fail"],
   completed: ["review"],
 };
-const NEEDS_REASON = new Set(["cancel", "release", "fail"]);
+const NEEDS_REASON = new Set(["cancel", "release", "fail", "approve_minutes"]);
+// a subsidised order may be granted more than its item's standard time before it is completed
+const APPROVABLE = new Set([...NOT_STARTED, "on_site"]);
 
 let X;                 // helpers from console.js: cfg, api, h, t, clock, dateTime, phone, errorText, parseTime
 let t, h;
@@ -305,6 +307,31 @@ function fieldError(name, text) {
 function clearErrors() {
   for (const p of form.querySelectorAll(".field-error")) { p.textContent = ""; p.hidden = true; }
   setMsg(newDlg.querySelector(".dlg-msg"), "");
+  clearOverBudget();
+}
+
+// Over budget: the server refuses with 409 over_budget and the numbers (hours left, the item's
+// duration, the self-paid minutes and amount); the operator tells the elder, and only once they
+// agree is the order sent again with self_pay_confirmed (recorded on the order's timeline).
+function clearOverBudget() {
+  const box = form.querySelector(".over-budget");
+  if (box) box.remove();
+}
+
+function showOverBudget(q, body) {
+  clearOverBudget();
+  const min = (n) => `${n}${X.cfg.lang === "en" ? " " : ""}${t("ord_ob_min")}`;
+  const box = h("div", { class: "over-budget", role: "alert" },
+    h("p", {}, h("strong", {}, t("ord_ob_title"))),
+    h("p", { class: "ob-figures" }, [`${t("ord_ob_left")}: ${min(q.left_min)}`,
+      `${t("ord_ob_needed")}: ${min(q.needed_min)}`,
+      `${t("ord_ob_self")}: ${min(q.self_paid_min)} ${money(q.self_paid_cents)}`].join(" · ")),
+    h("p", { class: "muted" }, t("ord_ob_ask")),
+    h("button", { type: "button", class: "primary ob-confirm",
+      onclick: () => { clearOverBudget(); sendNew({ ...body, self_pay_confirmed: true }); } }, t("ord_ob_confirm")),
+    h("button", { type: "button", class: "ob-cancel", onclick: clearOverBudget }, t("ord_ob_cancel")));
+  form.querySelector(".dlg-foot").before(box);
+  box.querySelector(".ob-confirm").focus();
 }
 
 function showElder() {
@@ -479,13 +506,20 @@ async function submitNew(ev) {
   ev.preventDefault();
   clearErrors();
   const body = readForm();
-  if (!body) return;
+  if (body) await sendNew(body);
+}
+
+async function sendNew(body) {
   const submit = form.querySelector("button[type=submit]");
   submit.disabled = true;
   const plan = isPlan();
   const r = plan ? await X.api("POST", "/api/v1/plans", body)
     : await X.api("POST", "/api/v1/orders", body, { "X-Requested-With": "console" });
   submit.disabled = false;
+  if (!plan && r.status === 409 && r.body && r.body.error === "over_budget") {
+    showOverBudget(r.body, body);
+    return;
+  }
   if (!r.ok) {
     const fields = (r.body && r.body.fields) || {};
     let shown = false;
@@ -695,6 +729,7 @@ function eventText(ev) {
   if ((ev.event === "assign" || ev.event === "decline" || ev.event === "expire") && d.staff_id) parts.push(staffName(d.staff_id));
   if (d.distance_m !== undefined && d.distance_m !== null && ev.event === "check_in") parts.push(`${t("ord_distance")} ${d.distance_m} ${t("ord_m")}`);
   if (d.duration_s !== undefined && ev.event === "check_out") parts.push(`${t("ord_duration")} ${duration(d.duration_s)}`);
+  if (ev.event === "approve_minutes" && d.minutes) parts.push(`${d.minutes}${t("ord_min")}`);
   if (d.reason) parts.push(`“${bi(d.reason)}”`);
   return parts.join(" · ");
 }
@@ -725,7 +760,8 @@ function renderTimeline(events) {
 
 function renderActions(o) {
   const box = detailDlg.querySelector(".od-actions");
-  const acts = X.cfg.can_order ? (ACTIONS[o.state] || []) : [];
+  const acts = X.cfg.can_order ? [...(ACTIONS[o.state] || [])] : [];
+  if (X.cfg.can_order && o.subsidy_eligible && APPROVABLE.has(o.state)) acts.push("approve_minutes");
   box.replaceChildren(...acts.map((a) => h("button", { type: "button", "data-act": a,
     class: a === "assign" && o.state === "no_candidate" ? "primary" : a === "cancel" ? "danger" : "" }, t(`ord_act_${a}`))));
   box.hidden = !acts.length;
@@ -754,6 +790,9 @@ async function startAction(act) {
   f.querySelector(".reason-label").textContent = NEEDS_REASON.has(act) ? t("ord_reason_required") : t("ord_reason_optional");
   f.querySelector(".od-confirm").textContent = t(`ord_confirm_${act}`);
   f.querySelector(".od-confirm").disabled = false;
+  const minutes = f.querySelector(".minutes-label");
+  minutes.hidden = act !== "approve_minutes";
+  f.elements.minutes.required = act === "approve_minutes";
   const list = f.querySelector(".cand-list");
   list.hidden = act !== "assign";
   list.replaceChildren();
@@ -769,6 +808,10 @@ async function startAction(act) {
     renderCandidates(list, st.candidates);
     const first = list.querySelector("input[type=radio]");
     (first || reason).focus();
+  } else if (act === "approve_minutes") {
+    const std = st.detail && st.detail.item ? st.detail.item.duration_min : null;
+    if (std) f.elements.minutes.value = String(std + 30);
+    f.elements.minutes.focus();
   } else {
     reason.focus();
   }
@@ -813,9 +856,11 @@ async function submitAction(ev) {
     if (!picked) { setMsg(msg, t("ord_pick_staff")); return; }
     body.staff_id = Number(picked.value);
   }
+  if (act === "approve_minutes") body.minutes = Number(f.elements.minutes.value);
   const btn = f.querySelector(".od-confirm");
   btn.disabled = true;
-  const r = await X.api("POST", `/api/v1/orders/${id}/${act}`, body);
+  const url = act === "approve_minutes" ? `/api/v1/orders/${id}/approved-minutes` : `/api/v1/orders/${id}/${act}`;
+  const r = await X.api("POST", url, body);
   btn.disabled = false;
   if (!r.ok) {
     const fields = (r.body && r.body.fields) || {};
@@ -824,7 +869,7 @@ async function submitAction(ev) {
   }
   closeAction();
   setMsg(detailDlg.querySelector(".dlg-foot .dlg-msg"), `${t("con_saved")}: ${t(`ord_act_${act}`)}`, true);
-  upsert(r.body);
+  if (act !== "approve_minutes") upsert(r.body);  // that answer is the approval, not the order
   await loadDetail(id);
 }
 
