@@ -76,7 +76,33 @@ def tables(report: dict[str, Any], lang: str) -> list[Table]:
                                                      for k in REGION_KEYS]
                for c in report["children"]]),
     ]
+    if "care" in report:
+        out += care_tables(report["care"], t)
     return out
+
+
+def _pct(rate: float | None) -> float | None:
+    return None if rate is None else round(rate * 100, 1)
+
+
+def care_tables(care: dict[str, Any], t: Any) -> list[Table]:
+    """The monthly report's active-care part: visited ÷ due per child region and in all, and
+    the elders not yet reached (care.visit_rate's first 200)."""
+    head = [t("rep_region"), t("rep_key"), t("rep_care_due"), t("rep_care_visited"),
+            t("rep_care_rate")]
+    rows: list[list[Cell]] = [[r["name"], r["code"], r["due"], r["visited"], _pct(r["rate"])]
+                              for r in care["regions"]]
+    rows.append([t("dash_set_total"), care["region_code"], care["due"], care["visited"],
+                 _pct(care["rate"])])
+    missing = [[m["name"], m["elder_id"], m["region_name"], m["attempts"],
+                t("care_s_" + m["step"]) if m["state"] == "open" else t("rep_care_home_visit"),
+                m["assigned_to_name"]] for m in care["not_reached"]]
+    return [
+        Table("care_visits", t("rep_care_visits"), head, rows),
+        Table("care_not_reached", t("rep_care_not_reached"),
+              [t("rep_care_elder"), t("rep_key"), t("rep_region"), t("rep_care_attempts"),
+               t("rep_care_progress"), t("rep_care_operator")], missing),
+    ]
 
 
 def named_region(r: dict[str, Any], lang: str) -> str:

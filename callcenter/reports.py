@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from callcenter import auth, i18n, keys, report_tables, stats
+from callcenter import auth, care, i18n, keys, report_tables, stats
 from callcenter.dashboard import REGION_PARAM, chosen_region, now
 from callcenter.errors import json_response
 from callcenter.pages import render
@@ -99,9 +99,14 @@ async def build(request: web.Request, where: stats.Region, kind: str, first: dt.
         start, end = stats.month_bounds(first, tz)
         label = first.strftime("%Y-%m")
     at = now()
-    body = await stats.region_report(request.app[keys.DB], where, start, end, at)
-    return {"period": {"kind": kind, "label": label, "tz": request.app[keys.SETTINGS].time_zone},
-            **body, "generated_at": at.isoformat()}
+    db = request.app[keys.DB]
+    body = await stats.region_report(db, where, start, end, at)
+    report = {"period": {"kind": kind, "label": label,
+                         "tz": request.app[keys.SETTINGS].time_zone},
+              **body, "generated_at": at.isoformat()}
+    if kind == "monthly":  # the month's active-care visit rate and who is not reached yet
+        report["care"] = await care.visit_rate(db, first, where.code, tz)
+    return report
 
 
 @routes.get("/api/v1/reports/daily", name="report_daily", roles=STAFF_ROLES,
@@ -120,7 +125,9 @@ async def report_daily(request: web.Request) -> web.StreamResponse:
 @routes.get("/api/v1/reports/monthly", name="report_monthly", roles=STAFF_ROLES,
             query=(Param("month", "YYYY-MM in Asia/Shanghai (default this month)"),
                    REGION_PARAM, FORMAT_PARAM, LANG_PARAM),
-            summary="月报 (the monthly report of a region, as the daily one; JSON, CSV or XLSX)")
+            summary="月报 (the monthly report of a region, as the daily one, with the month's "
+                    "active-care visit rate per child region and the elders not yet reached; "
+                    "JSON, CSV or XLSX)")
 async def report_monthly(request: web.Request) -> web.StreamResponse:
     fmt = _format(request)
     first = parse_month(request.query.get("month"), _today(request))

@@ -236,6 +236,25 @@ async def test_visit_rate_on_a_crafted_month(cw, db, pool) -> None:
     assert (empty["due"], empty["rate"], empty["regions"][0]["rate"]) == (0, None, None)
 
 
+async def test_the_monthly_report_carries_the_visit_rate(cw, db, pool, client) -> None:
+    await care.generate_month_plan(pool, MONTH, NOW)
+    await outcome(pool, (await task_of(db, cw["elder_wendeng"]))["id"], "well", NOW)
+    await outcome(pool, (await task_of(db, cw["w2"]))["id"], "unreachable", NOW)
+    await client.login("admin")
+    url = "/api/v1/reports/monthly?month=2026-11&region=371000"
+    body = await (await client.get(url)).json()
+    assert (body["care"]["due"], body["care"]["visited"]) == (5, 1)
+    assert body["care"] == await care.visit_rate(pool, MONTH, "371000")
+    csv_text = await (await client.get(url + "&format=csv")).text()
+    assert "主动关爱探访率" in csv_text and "尚未探访的老人（前200名）" in csv_text
+    rows = [line.split(",") for line in csv_text.splitlines()]
+    assert ["合计", "371000", "5", "1", "20.0"] in rows
+    assert ["李桂兰", str(cw["w2"]), "龙山街道", "1", "呼叫老人", "op.wendeng"] in rows or \
+        ["李桂兰", str(cw["w2"]), "龙山街道", "1", "呼叫老人", "op.wendeng2"] in rows
+    daily = await (await client.get("/api/v1/reports/daily?region=371000")).json()
+    assert "care" not in daily  # a day has no visit rate: the plan is monthly
+
+
 async def test_a_reaching_call_covers_the_elders_other_open_tasks(cw, db, pool) -> None:
     await care.generate_month_plan(pool, MONTH, NOW)
     swept = await care.daily_sweep(pool, NOW)
