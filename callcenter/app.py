@@ -146,6 +146,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(postgres_ctx)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(live.live_ctx)
+    app.on_shutdown.append(live.close_consoles)
     app.cleanup_ctx.append(outbox.relay_ctx)
     app.cleanup_ctx.append(monitors.monitors_ctx)
     for table in ROUTE_TABLES:

@@ -186,6 +186,13 @@ async def _read_stream(app: web.Application, r: aioredis.Redis, halt: asyncio.Ev
                 hub.publish(_entry(entry_id, fields))
 
 
+async def close_consoles(app: web.Application) -> None:
+    """On shutdown, before the server waits for its open connections: every console is closed
+    GOING_AWAY (it reconnects to another process), so no websocket holds the shutdown."""
+    for console in list(app[HUB].consoles):
+        await console.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
 async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     """The per-process stream reader; consoles are closed GOING_AWAY on shutdown."""
     s = app[keys.SETTINGS]
@@ -196,8 +203,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(_read_stream(app, reader, halt), name="live-reader")
     yield
     await tasks.stop(task, halt)
-    for console in list(app[HUB].consoles):
-        await console.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+    await close_consoles(app)  # any that connected after the shutdown began
     await reader.aclose()
 
 

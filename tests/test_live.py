@@ -469,6 +469,25 @@ async def test_only_users_with_a_session_may_open_the_live_socket(
             await console.close()
 
 
+async def test_shutting_down_tells_every_console_to_go_away_first(
+        settings: Settings, world: dict[str, int]) -> None:
+    """The shutdown hooks close the consoles GOING_AWAY before the server waits for its open
+    connections (regression: an open console held `callcenter demo`'s Ctrl-C for ~20 s)."""
+    server = TestServer(create_app(settings))
+    await server.start_server()
+    try:
+        base = str(server.make_url("")).rstrip("/")
+        async with aiohttp.ClientSession() as http:
+            console = await Console.open("op.city", base, await login(http, base, "op.city"))
+            await has_snapshot(console)
+            await server.app.shutdown()  # what the runner does before that wait
+            assert console.reader is not None
+            await asyncio.wait_for(console.reader, WAIT_S)  # its reader ends with the socket
+            assert console.ws.close_code == 1001  # GOING_AWAY: reconnect elsewhere
+    finally:
+        await server.close()
+
+
 # --------------------------------------------------------------------------- one device, at once
 # Regression: ingest() used to INSERT the event (its foreign key takes FOR KEY SHARE on the
 # device row) and only then SELECT ... FOR UPDATE the device; two concurrent events of one device
