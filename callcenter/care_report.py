@@ -100,34 +100,42 @@ async def worklist(db: Db, *, region_path: str, operator_id: int | None, now: dt
                        "done_today": counts["done_today"]}}
 
 
-# The month's due elders of the region with a `visited` flag. $1 region path, $2 month,
-# $3/$4 the month's bounds.
-_DUE = """
-SELECT t.id AS task_id, t.elder_id, t.state, t.step, t.attempts, t.assigned_to, r.path,
-       r.name AS region_name, e.name,
-       (EXISTS (SELECT 1 FROM care_visits v WHERE v.elder_id = t.elder_id
-                AND v.at >= $3 AND v.at < $4 AND v.outcome <> 'unreachable')
-        OR EXISTS (SELECT 1 FROM outreach_tasks h JOIN orders o ON o.id = h.order_id
-                   WHERE h.elder_id = t.elder_id AND h.state = 'home_visit'
-                   AND o.state IN ('completed', 'reviewed')
-                   AND o.checked_out_at >= $3 AND o.checked_out_at < $4)) AS visited
-FROM outreach_tasks t JOIN regions r ON r.code = t.region_code JOIN elders e ON e.id = t.elder_id
-WHERE t.month = $2 AND t.reason = 'monthly' AND (r.path = $1 OR r.path LIKE $1 || '.%')
+# The elders reached in the month ($3/$4: its bounds): a visit whose outcome is not
+# `unreachable`, or a completed home-visit order. One set, joined once (not a subquery per task:
+# a city has 130,000 elders due a month).
+_REACHED = """
+reached AS (
+    SELECT v.elder_id FROM care_visits v
+    WHERE v.at >= $3 AND v.at < $4 AND v.outcome <> 'unreachable'
+    UNION
+    SELECT h.elder_id FROM outreach_tasks h JOIN orders o ON o.id = h.order_id
+    WHERE h.state = 'home_visit' AND o.state IN ('completed', 'reviewed')
+      AND o.checked_out_at >= $3 AND o.checked_out_at < $4)
+"""
+
+# The month's due elders of the region ($1 its path, $2 the month) with a `visited` flag.
+_DUE = f"""
+{_REACHED}, due AS (
+    SELECT t.id AS task_id, t.elder_id, t.state, t.step, t.attempts, t.assigned_to, r.path,
+           r.name AS region_name, (rc.elder_id IS NOT NULL) AS visited
+    FROM outreach_tasks t JOIN regions r ON r.code = t.region_code
+    LEFT JOIN reached rc ON rc.elder_id = t.elder_id
+    WHERE t.month = $2 AND t.reason = 'monthly' AND (r.path = $1 OR r.path LIKE $1 || '.%'))
 """
 
 # Per child region of the requested one ('' for elders registered at the region itself).
 _BY_CHILD = f"""
-WITH due AS ({_DUE})
+WITH {_DUE}
 SELECT split_part(substr(d.path, length($1) + 2), '.', 1) AS child, count(*) AS due,
        count(*) FILTER (WHERE d.visited) AS visited
 FROM due d GROUP BY 1
 """
 
 _NOT_REACHED = f"""
-WITH due AS ({_DUE})
-SELECT d.elder_id, d.name, d.region_name, d.task_id, d.state, d.step, d.attempts,
+WITH {_DUE}
+SELECT d.elder_id, e.name, d.region_name, d.task_id, d.state, d.step, d.attempts,
        u.display_name AS assigned_to_name
-FROM due d LEFT JOIN users u ON u.id = d.assigned_to
+FROM due d JOIN elders e ON e.id = d.elder_id LEFT JOIN users u ON u.id = d.assigned_to
 WHERE NOT d.visited ORDER BY d.path, d.elder_id LIMIT $5
 """
 

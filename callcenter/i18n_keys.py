@@ -40,6 +40,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
                 "self_pay_confirmed"),
     "ord_act_": ("assign", "requeue", "cancel", "release", "fail", "review", "approve_minutes"),
     # care programmes (outbound.js, dashboard_care.js, followup.js, quality.js and pages)
+    "prof_": ("h", "hm"),  # common.js hoursMinutes
     "care_m_": ("phone", "video", "chance", "home"),
     "care_o_": ("well", "needs_service", "needs_attention", "unreachable"),
     "care_r_": ("monthly", "high_risk", "after_alarm", "inactivity"),

@@ -134,7 +134,7 @@ async def test_the_state_picker_shows_overdue_orders(
 async def test_the_profile_and_the_order_form_show_subsidised_hours_left(
         page: Any, world: dict[str, int], db: asyncpg.Connection) -> None:
     """王秀英 is in the 失能 programme (40 h a month) and has used 90 minutes: her profile says
-    38.5 of 40 hours are left, and so does the new-order dialog once a subsidised item is picked."""
+    38 h 30 min of 40 hours are left, and so does the new-order dialog once a subsidised item is picked."""
     import datetime as dt
 
     from playwright.async_api import expect
@@ -155,14 +155,14 @@ async def test_the_profile_and_the_order_form_show_subsidised_hours_left(
     await page.locator("#elder-hits button.ep-hit").click()
     dialog = page.locator("#elder-dialog")
     await expect(dialog.locator(".facts")).to_contain_text("补贴时长 本月剩余")
-    await expect(dialog.locator(".facts")).to_contain_text("38.5 / 40 小时")
+    await expect(dialog.locator(".facts")).to_contain_text("38小时30分 / 40小时")
     await dialog.get_by_role("button", name="新建工单").click()
     form = page.locator("#order-dialog")
     await expect(form).to_be_visible()
     await form.locator('input[name="item_q"]').fill("BA001")
     await form.locator(".item-list label.item-opt").first.click()
     note = form.locator(".subsidy-note")
-    await expect(note).to_have_text("本月补贴剩余 38.5 小时；超出部分自费")
+    await expect(note).to_have_text("本月补贴剩余 38小时30分；超出部分自费")
     await form.locator('input[name="item_q"]').fill("EM001")  # not subsidised: no line
     await form.locator(".item-list label.item-opt").first.click()
     await expect(note).to_be_hidden()

@@ -95,6 +95,15 @@ export function consolePanel() {
   };
 }
 
+/** Minutes as hours and minutes ("38小时29分" / "38 h 29 min"), exact: a subsidy budget
+ * goes down by the minute. `t` gives the "prof_h" and "prof_hm" templates. */
+export function hoursMinutes(min, t) {
+  const total = Math.max(0, Math.round(min));
+  const hh = Math.floor(total / 60), mm = total % 60;
+  const text = t(mm ? "prof_hm" : "prof_h");
+  return text.replace("{h}", String(hh)).replace("{m}", String(mm));
+}
+
 // What to tell the person about a failed call: the server's message, else the fields.
 export function errorText(r, failedText) {
   const b = r.body || {};

@@ -5,6 +5,8 @@
 // console.js calls initOrders() with its helpers and forwards the live channel's snapshot and
 // `order.*` messages; everything else about orders lives here.
 
+import { hoursMinutes } from "./common.js";
+
 const ACTIVE = new Set(["created", "queued", "offered", "accepted", "en_route", "on_site", "no_candidate"]);
 const DONE = new Set(["completed", "reviewed"]);
 const LINGER_MS = 120_000;       // a row that left the filter stays (dimmed) this long
@@ -368,9 +370,8 @@ async function showSubsidy() {
   if (!e || !item || !item.subsidy_eligible) return;
   const r = await X.api("GET", `/api/v1/elders/${e.id}/subsidy`);
   if (seq !== subsidySeq || !r.ok || !r.body.eligible) return;
-  const hours = String(Math.round(r.body.left_min / 6) / 10);
   const sep = X.cfg.lang === "en" ? "; " : "；";
-  note.textContent = `${t("ord_subsidy_left")} ${hours} ${t("prof_hours")}${sep}${t("ord_subsidy_beyond")}`;
+  note.textContent = `${t("ord_subsidy_left")} ${hoursMinutes(r.body.left_min, t)}${sep}${t("ord_subsidy_beyond")}`;
   note.hidden = false;
 }
 

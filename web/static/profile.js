@@ -3,6 +3,8 @@
 // with their last heartbeat and battery, contacts) and the whole history on one timeline, and
 // start an order from it. Opening a profile tells the map which elder is on screen.
 
+import { hoursMinutes } from "./common.js";
+
 let X = null;  // helpers from console.js: { api, h, t, dateTime, phone, errorText, riskLabel, ... }
 let dlg, box, list, input;
 let timer = null;
@@ -124,9 +126,8 @@ async function open(summary) {
   fact(facts, t("care_level"), e.care_level);
   fact(facts, t("medical_notes"), e.medical_notes);
   if (sub.ok && sub.body.eligible) {  // subsidised hours: what is left of this month's budget
-    const hours = (m) => String(Math.round(m / 6) / 10);
     fact(facts, t("prof_subsidy_left"),
-      `${hours(sub.body.left_min)} / ${hours(sub.body.budget_min)} ${t("prof_hours")}`);
+      `${hoursMinutes(sub.body.left_min, t)} / ${hoursMinutes(sub.body.budget_min, t)}`);
   }
   const devices = (e.devices || []).length
     ? h("table", { class: "ep-devices" },
