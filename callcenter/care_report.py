@@ -29,24 +29,31 @@ _MINE = ("($2::bigint IS NULL OR t.assigned_to = $2 OR t.assigned_to IS NULL"
          " OR NOT EXISTS (SELECT 1 FROM operator_presence op"
          " WHERE op.user_id = t.assigned_to AND op.on_duty))")
 
+# The tasks are picked and ordered first (a district can have 30,000 open), then the few on the
+# page get their elder, region and last visit.
+_ORDER = """CASE WHEN $2::bigint IS NULL OR t.assigned_to = $2 THEN 0 ELSE 1 END,
+         (t.next_attempt_at IS NULL OR t.next_attempt_at <= $3) DESC,
+         array_position($5::text[], t.reason), coalesce(t.next_attempt_at, t.created_at),
+         t.due_on, t.id"""
 _WORKLIST = f"""
+WITH page AS (
+    SELECT t.id, t.kind, t.reason, t.step, t.attempts, t.due_on, t.next_attempt_at,
+           t.assigned_to, t.state, t.alarm_id, t.created_at, t.elder_id
+    FROM outreach_tasks t JOIN regions r ON r.code = t.region_code
+    WHERE t.state = 'open' AND {_SCOPE} AND {_MINE}
+    ORDER BY {_ORDER}
+    LIMIT $4)
 SELECT t.id, t.kind, t.reason, t.step, t.attempts, t.due_on, t.next_attempt_at, t.assigned_to,
        t.state, t.alarm_id, t.created_at,
        (t.next_attempt_at IS NULL OR t.next_attempt_at <= $3) AS due_now,
        e.id AS elder_id, e.name, e.birth_date, e.sex, e.phones, e.address, e.risk_groups,
        e.id_number, er.name AS region_name,
        lv.at AS last_at, lv.method AS last_method, lv.outcome AS last_outcome
-FROM outreach_tasks t JOIN regions r ON r.code = t.region_code
-JOIN elders e ON e.id = t.elder_id JOIN regions er ON er.code = e.region_code
+FROM page t JOIN elders e ON e.id = t.elder_id JOIN regions er ON er.code = e.region_code
 LEFT JOIN LATERAL (SELECT v.at, v.method, v.outcome FROM care_visits v
                    WHERE v.elder_id = t.elder_id ORDER BY v.at DESC, v.id DESC LIMIT 1) lv
        ON true
-WHERE t.state = 'open' AND {_SCOPE} AND {_MINE}
-ORDER BY CASE WHEN $2::bigint IS NULL OR t.assigned_to = $2 THEN 0 ELSE 1 END,
-         (t.next_attempt_at IS NULL OR t.next_attempt_at <= $3) DESC,
-         array_position($5::text[], t.reason), coalesce(t.next_attempt_at, t.created_at),
-         t.due_on, t.id
-LIMIT $4
+ORDER BY {_ORDER}
 """
 
 _COUNTS = f"""

@@ -1,7 +1,7 @@
 // The console's outbound care list (主动关爱外呼): the operator's next elder to call, with the
 // script, phones and contacts, and the outcome form; the rest of the list beside it. Data from
 // GET /api/v1/care/worklist; outcomes go to POST /api/v1/care/tasks/{id}/outcome. The list
-// refreshes on every "care_visit" live event (window "anxin-live"), every minute, and when a
+// refreshes on live events that concern it (window "anxin-live"), every minute, and when a
 // retry falls due.
 
 import { openProfile } from "./profile.js";
@@ -202,9 +202,19 @@ function init() {
     if (item) openProfile({ id: item.elder.id, name: item.elder.name });
   });
   document.getElementById("ob-refresh").addEventListener("click", load);
+  // Only what changes this list fetches it again at once: a visit to a task on it or mine, a
+  // task made for me, a new plan. Colleagues' visits elsewhere wait for the minute's refresh (a
+  // busy centre records several a second; every console refetching each would be the load).
+  function concernsMe(data) {
+    const task = data.task || {};
+    const ids = [data.task_id, task.task_id, task.id, ...(data.covered_task_ids || [])];
+    return task.assigned_to === cfg.user.id || data.assigned_to === cfg.user.id
+      || ids.some((id) => id !== undefined && st.items.some((i) => i.task_id === id));
+  }
   window.addEventListener("anxin-live", (ev) => {
     const msg = ev.detail || {};
-    if (msg.type === "care_visit" || msg.type === "snapshot") loadSoon();
+    if (msg.type === "snapshot" || msg.type === "care_plan") loadSoon();
+    else if ((msg.type === "care_visit" || msg.type === "care_task") && concernsMe(msg.data || {})) loadSoon();
   });
   load();
 }
