@@ -108,6 +108,17 @@ async def book_tomorrow(base_url: str, elder_id: int) -> int:
     return int(body["id"])
 
 
+async def new_bathing_order_for_wang(page: Any) -> Any:
+    """On the console: 新建工单, 王秀英, 上门助浴 (BA001) ticked; the dialog, not yet sent."""
+    await page.locator("#new-order").click()
+    dialog = page.locator("#order-dialog")
+    await dialog.get_by_label("查找老人").fill("王秀英")
+    await dialog.locator("button.elder-hit").click()
+    await dialog.get_by_label("查找服务项目").fill("BA001")
+    await dialog.get_by_label(re.compile("上门助浴")).check()
+    return dialog
+
+
 async def location_sent(rds: aioredis.Redis, settings: Settings, staff_id: int) -> None:
     for _ in range(100):
         if await rds.hget(staff_index.hash_key(settings, staff_id), "lat"):  # type: ignore[misc]

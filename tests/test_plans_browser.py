@@ -16,7 +16,7 @@ import pytest
 
 from tests.dispatch_fixtures import *  # noqa: F403
 from tests.test_browser import shot
-from tests.test_orders_browser import SHANGHAI, base_url, console  # noqa: F401 (fixtures)
+from tests.test_orders_browser import SHANGHAI, base_url, console, new_bathing_order_for_wang  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -28,12 +28,7 @@ async def test_operator_makes_a_weekly_plan_and_stops_it(
     from playwright.async_api import expect
 
     page = console
-    await page.locator("#new-order").click()
-    dialog = page.locator("#order-dialog")
-    await dialog.get_by_label("查找老人").fill("王秀英")
-    await dialog.locator("button.elder-hit").click()
-    await dialog.get_by_label("查找服务项目").fill("BA001")
-    await dialog.get_by_label(re.compile("上门助浴")).check()
+    dialog = await new_bathing_order_for_wang(page)
 
     # 周期服务: weekdays and a time instead of the one-off window
     await dialog.get_by_text("周期服务", exact=True).click()

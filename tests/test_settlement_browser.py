@@ -20,7 +20,7 @@ from callcenter import subsidy
 from tests.dispatch_fixtures import *  # noqa: F403
 from tests.test_browser import login, shot
 from tests.test_console_browser import close_page, new_page
-from tests.test_orders_browser import base_url, console  # noqa: F401 (fixtures)
+from tests.test_orders_browser import base_url, console, new_bathing_order_for_wang  # noqa: F401 (fixtures)
 from tests.test_settlement_api import LAST, THIS, last_month
 from tests.test_subsidy import grant
 
@@ -81,12 +81,7 @@ async def test_operator_is_told_the_elder_pays_the_excess(
     async with db.transaction():
         await subsidy.correct(db, elder, THIS, 1790, "补记本月服务", dworld["admin"])
     page = console
-    await page.locator("#new-order").click()
-    dialog = page.locator("#order-dialog")
-    await dialog.get_by_label("查找老人").fill("王秀英")
-    await dialog.locator("button.elder-hit").click()
-    await dialog.get_by_label("查找服务项目").fill("BA001")
-    await dialog.get_by_label(re.compile("上门助浴")).check()
+    dialog = await new_bathing_order_for_wang(page)
     await dialog.get_by_role("button", name="创建并派单").click()
     box = dialog.locator(".over-budget")
     await expect(box).to_contain_text("本月补贴时长不足")
