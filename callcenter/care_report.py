@@ -165,12 +165,13 @@ async def visit_rate(db: Db, month: dt.date, region_code: str,
               for r in await db.fetch(_BY_CHILD, path, first, start, end)}
     due = sum(c[0] for c in counts.values())
     visited = sum(c[1] for c in counts.values())
-    children = await db.fetch("SELECT code, name FROM regions WHERE parent_code = $1"
+    children = await db.fetch("SELECT code, name, name_en FROM regions WHERE parent_code = $1"
                               " ORDER BY code", region_code)
     regions = []
     for child in children:
         d, v = counts.get(child["code"], (0, 0))
-        regions.append({"code": child["code"], "name": child["name"], "due": d, "visited": v,
+        regions.append({"code": child["code"], "name": child["name"],
+                        "name_en": child["name_en"], "due": d, "visited": v,
                         "rate": _rate(d, v)})
     return {"month": first.strftime("%Y-%m"), "region_code": region_code, "due": due,
             "visited": visited, "rate": _rate(due, visited), "regions": regions,

@@ -77,7 +77,7 @@ def tables(report: dict[str, Any], lang: str) -> list[Table]:
                for c in report["children"]]),
     ]
     if "care" in report:
-        out += care_tables(report["care"], t)
+        out += care_tables(report["care"], t, lang)
     return out
 
 
@@ -85,13 +85,13 @@ def _pct(rate: float | None) -> float | None:
     return None if rate is None else round(rate * 100, 1)
 
 
-def care_tables(care: dict[str, Any], t: Any) -> list[Table]:
+def care_tables(care: dict[str, Any], t: Any, lang: str) -> list[Table]:
     """The monthly report's active-care part: visited ÷ due per child region and in all, and
     the elders not yet reached (care.visit_rate's first 200)."""
     head = [t("rep_region"), t("rep_key"), t("rep_care_due"), t("rep_care_visited"),
             t("rep_care_rate")]
-    rows: list[list[Cell]] = [[r["name"], r["code"], r["due"], r["visited"], _pct(r["rate"])]
-                              for r in care["regions"]]
+    rows: list[list[Cell]] = [[named_region(r, lang), r["code"], r["due"], r["visited"],
+                               _pct(r["rate"])] for r in care["regions"]]
     rows.append([t("dash_set_total"), care["region_code"], care["due"], care["visited"],
                  _pct(care["rate"])])
     missing = [[m["name"], m["elder_id"], m["region_name"], m["attempts"],

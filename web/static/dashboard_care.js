@@ -52,7 +52,8 @@ function renderCare(d) {
   const body = document.querySelector("#care-regions tbody");
   body.replaceChildren(...(d.regions || []).map((r) => {
     const rate = el("td", { "data-grade": grade(r.rate) }, fmtRate(r.rate));
-    return el("tr", { "data-region": r.code }, el("th", { scope: "row", title: r.name }, r.name),
+    const name = cfg.lang === "en" && r.name_en ? r.name_en : r.name;
+    return el("tr", { "data-region": r.code }, el("th", { scope: "row", title: name }, name),
       el("td", {}, num.format(r.due)), el("td", {}, num.format(r.visited)), rate);
   }));
   const missing = d.not_reached || [];
@@ -74,7 +75,7 @@ function renderSettlement(d) {
                                download: "" }, "XLSX");
   document.querySelector("#set-providers tbody").replaceChildren(...(d.providers || []).map((p) =>
     el("tr", { "data-provider": p.provider_id },
-      el("th", { scope: "row", title: p.provider_name }, p.provider_name),
+      el("th", { scope: "row", title: p.provider_name }, cfg.lang === "en" && p.provider_name_en ? p.provider_name_en : p.provider_name),
       el("td", {}, num.format(p.orders)), el("td", {}, hours(p.checked_min)),
       el("td", {}, money(p.subsidised_cents)), el("td", {}, money(p.self_paid_cents)),
       el("td", {}, link(p)))));
