@@ -34,7 +34,8 @@ def config(s: Settings) -> rules.CareConfig:
     """The care rules' configuration from the settings."""
     return rules.CareConfig(high_risk_days=s.care_high_risk_days,
                             after_alarm_h=s.care_after_alarm_h,
-                            inactivity_days=s.inactivity_days, tz=s.tz)
+                            inactivity_days=s.inactivity_days, tz=s.tz,
+                            home_visit_item=s.care_home_visit_item)
 
 
 def task_json(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from dispatch import orders
 log = logging.getLogger("callcenter.care_outcome")
 # The home visit that ends the ladder: the catalogue's home companionship visit (上门陪伴聊天),
 # the nearest of the seeded items to a caring home visit.
-HOME_VISIT_ITEM = "CP001"
 ATTENTION_KIND = "care_attention"
 
 
@@ -74,12 +73,12 @@ async def record_outcome(conn: asyncpg.Connection, task_id: int, *, user_id: int
             source="system")
     if move.home_visit:
         order_id = await orders.create(
-            conn, elder_id=task["elder_id"], item_code=HOME_VISIT_ITEM, now=now, priority=2,
+            conn, elder_id=task["elder_id"], item_code=cfg.home_visit_item, now=now, priority=2,
             note=("主动关爱：电话和紧急联系人均未确认老人平安，请上门探访 (active care: neither the"
                   " elder nor the contacts confirmed the elder is well; please visit)"),
             user_id=user_id)
         if order_id is None:
-            raise OutcomeRefused("outcome", f"服务目录缺少上门探访项目{HOME_VISIT_ITEM} (the "
+            raise OutcomeRefused("outcome", f"服务目录缺少上门探访项目{cfg.home_visit_item} (the "
                                             f"catalogue lacks the home-visit item)")
     visit_id = await conn.fetchval(
         "INSERT INTO care_visits (task_id, elder_id, operator_id, method, outcome,"

@@ -65,6 +65,7 @@ class CareConfig:
     day_start: dt.time = dt.time(9, 0)
     day_end: dt.time = dt.time(20, 0)
     tz: zoneinfo.ZoneInfo = SHANGHAI
+    home_visit_item: str = "CP006"  # the ladder's last step books this catalogue item
 
 
 DEFAULT = CareConfig()

@@ -201,6 +201,10 @@ ITEMS: tuple[Item, ...] = tuple(Item(*row, True) for row in (
      "次", 0, 15, _D, False, "companion"),
     ("CP005", "companionship", "陪同散步", "Accompanied walk",
      "小时", 3000, 60, _D, True, "companion"),
+    # active care's last step (ANXIN_CARE_HOME_VISIT_ITEM): paid by the care programme, not the
+    # elder's subsidised hours; the same day
+    ("CP006", "companionship", "关爱上门探访", "Active-care home visit",
+     "次", 0, 60, 240, False, "companion"),
     ("LG001", "legal", "法律咨询", "Legal consultation",
      "次", 0, 60, 3 * _D, False, "legal"),
     ("LG002", "legal", "代写法律文书", "Drafting legal documents",

@@ -78,6 +78,9 @@ SETTINGS: tuple[Setting, ...] = (
             "active care: days between visits of a high-risk elder (失能, 重残, 独居 and 80+)", int),
     Setting("care_after_alarm_h", "ANXIN_CARE_AFTER_ALARM_H", 24,
             "active care: hours after an alarm within which the elder gets a follow-up call", int),
+    Setting("care_home_visit_item", "ANXIN_CARE_HOME_VISIT_ITEM", "CP006",
+            "active care: the catalogue item booked when neither the elder nor the contacts "
+            "answer (a welfare visit, not charged to the elder's subsidised hours)"),
     Setting("inactivity_days", "ANXIN_INACTIVITY_DAYS", 3,
             "days without a call, device report or visit before an elder joins the call list",
             int),
@@ -126,6 +129,7 @@ class Settings:
     plan_horizon_days: int = 7
     care_high_risk_days: int = 7
     care_after_alarm_h: int = 24
+    care_home_visit_item: str = "CP006"
     inactivity_days: int = 3
     live_replay_events: int = 20000
     map_tile_url: str = ""

@@ -49,7 +49,9 @@ async def care_world(db: asyncpg.Connection, world: dict[str, Any]) -> dict[str,
         "INSERT INTO service_items (code, category_code, name_zh, name_en, unit, price_cents,"
         " duration_min, target_response_min, subsidy_eligible, skill_code) VALUES"
         " ('CP001', 'companionship', '上门陪伴聊天', 'Home companionship visit', '小时', 3000,"
-        " 60, 1440, true, 'companion'), ('BA001', 'bathing', '上门助浴', 'Home bathing', '次',"
+        " 60, 1440, true, 'companion'), ('CP006', 'companionship', '关爱上门探访',"
+        " 'Active-care home visit', '次', 0, 60, 240, false, 'companion'),"
+        " ('BA001', 'bathing', '上门助浴', 'Home bathing', '次',"
         " 8000, 60, 60, true, 'bathing') ON CONFLICT DO NOTHING")
     ids["due"] = {ids["elder_wendeng"], ids["elder_rongcheng"], ids["w2"], ids["w3"], ids["r2"]}
     return ids
@@ -187,7 +189,7 @@ async def test_ladder_to_a_home_visit_whose_completion_counts(cw, db, pool, dwor
     out = await outcome(pool, task_id, "unreachable", clock, contact_reached=False)
     assert (out["task"]["state"], out["task"]["step"]) == ("home_visit", "home_visit")
     order = await db.fetchrow("SELECT * FROM orders WHERE id = $1", out["order_id"])
-    assert (order["item_code"], order["elder_id"], order["state"]) == ("CP001", elder, "queued")
+    assert (order["item_code"], order["elder_id"], order["state"]) == ("CP006", elder, "queued")
     assert await db.fetchval("SELECT count(*) FROM care_visits WHERE task_id = $1"
                              " AND outcome = 'unreachable'", task_id) == 4
     assert [r["to_step"] for r in await db.fetch(
