@@ -214,6 +214,8 @@ class Worker:
                 await body(halt)
                 backoff = 0.1
             except (RedisError, OSError) as exc:
+                if halt.is_set():  # stopping: the clients are being closed under us
+                    return
                 log.warning("worker waiting for Redis: %s", exc.__class__.__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
