@@ -85,17 +85,19 @@ class CtiEvent:
     at: dt.datetime
 
 
-def authenticate(configured: str, header: str) -> None:
-    """Bearer token, compared in constant time; an unset token refuses everything."""
+def authenticate(configured: str, header: str, setting: str = "ANXIN_CTI_TOKEN",
+                 realm: str = "cti") -> None:
+    """Bearer token, compared in constant time; an unset token (`setting`) refuses everything.
+    Also the SMS/IVR follow-up gateway's (ANXIN_FOLLOWUP_TOKEN)."""
+    challenge = {"WWW-Authenticate": f'Bearer realm="{realm}"'}
     if not configured:
-        raise Unauthorized("电话接入未配置：请设置 ANXIN_CTI_TOKEN (CTI is not configured: set "
-                           "ANXIN_CTI_TOKEN)", headers={"WWW-Authenticate": 'Bearer realm="cti"'})
+        raise Unauthorized(f"接入未配置：请设置 {setting} (not configured: set {setting})",
+                           headers=challenge)
     scheme, _, given = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode("utf-8", "replace"), configured.encode()):
         raise Unauthorized("令牌缺失或无效 (missing or wrong bearer token)",
-                           fields={"Authorization": "无效 (invalid)"},
-                           headers={"WWW-Authenticate": 'Bearer realm="cti"'})
+                           fields={"Authorization": "无效 (invalid)"}, headers=challenge)
 
 
 def parse_event(body: bytes, now: dt.datetime, area_code: str = "0631") -> CtiEvent:

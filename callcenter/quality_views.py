@@ -86,7 +86,8 @@ async def followup_record(request: web.Request) -> web.Response:
                      "(the SMS/IVR gateway's answer, channel sms or ivr, with the bearer token)")
 async def followup_answer(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
-    cti.authenticate(settings.followup_token, request.headers.get("Authorization", ""))
+    cti.authenticate(settings.followup_token, request.headers.get("Authorization", ""),
+                     "ANXIN_FOLLOWUP_TOKEN", "followup")
     followup_id = path_id(request)
     answer = followup.parse_answer(await json_body(request), ("sms", "ivr"))
     async with request.app[keys.DB].acquire() as conn, conn.transaction():

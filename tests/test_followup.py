@@ -191,3 +191,13 @@ async def test_sample_rate_is_set_by_supervisors(dworld, db, app_client) -> None
     assert (await op.patch(url, json={"rate": 0.1})).status == 403
     assert await db.fetchval("SELECT followup_rate::float8 FROM providers WHERE id = $1",
                              dworld["provider"]) == 0.5
+
+
+def test_an_unset_gateway_token_refuses_and_names_its_setting() -> None:
+    from callcenter import cti
+    from callcenter.errors import Unauthorized
+
+    with pytest.raises(Unauthorized) as refused:
+        cti.authenticate("", "Bearer anything", "ANXIN_FOLLOWUP_TOKEN", "followup")
+    assert "ANXIN_FOLLOWUP_TOKEN" in str(refused.value.message)
+    assert refused.value.headers["WWW-Authenticate"] == 'Bearer realm="followup"'
