@@ -11,7 +11,9 @@ a time was slow: speed is reported, not asserted.
      "dispatch": {"orders_per_s", "p50_ms", "p99_ms", "doubles", "baseline_per_s", "ratio"},
      "fanout": {"consoles", "p50_ms", "p99_ms", "missed", "baseline_p99_ms"},
      "screen_pop": {"elders", "p50_ms", "p99_ms", "baseline_p99_ms"},
-     "city_day": {"wall_s", "calls", "alarms", "orders", "unfinished", "peak_rss_mb"}}
+     "city_day": {"wall_s", "calls", "alarms", "orders", "unfinished", "peak_rss_mb"},
+     "care_lists": {"elders", "due", "plan_s", "visit_rate_city_ms", "worklist_ms",
+                    "baseline_due_ms", "ratio"}}
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "fanout": ("fanout.py", ["--quick"], []),
     "screen_pop": ("screen_pop.py", ["--quick"], []),
     "city_day": ("city_day.py", ["--quick"], []),
+    "care_lists": ("care_lists.py", ["--quick"], []),
 }
 # SPEC §7, for the table's "target" column
 TARGETS = {
@@ -43,6 +46,7 @@ TARGETS = {
     "fanout": "2,000 consoles p99 < 100 ms, missed 0",
     "screen_pop": "p99 < 5 ms over 1 M elders",
     "city_day": "every call, alarm and order final",
+    "care_lists": "none in SPEC; every due elder planned once",
 }
 KEYS = {
     "alarm_ingest": ("events_per_s", "p50_ms", "p99_ms", "lost", "baseline_per_s", "ratio"),
@@ -50,6 +54,8 @@ KEYS = {
     "fanout": ("consoles", "p50_ms", "p99_ms", "missed", "baseline_p99_ms"),
     "screen_pop": ("elders", "p50_ms", "p99_ms", "baseline_p99_ms"),
     "city_day": ("wall_s", "calls", "alarms", "orders", "unfinished", "peak_rss_mb"),
+    "care_lists": ("elders", "due", "plan_s", "visit_rate_city_ms", "visit_rate_district_ms",
+                   "worklist_ms", "baseline_due_ms", "ratio"),
 }
 
 

@@ -23,6 +23,8 @@ SHAPE = {
     "fanout": {"consoles", "p50_ms", "p99_ms", "missed", "baseline_p99_ms"},
     "screen_pop": {"elders", "p50_ms", "p99_ms", "baseline_p99_ms"},
     "city_day": {"wall_s", "calls", "alarms", "orders", "unfinished", "peak_rss_mb"},
+    "care_lists": {"elders", "due", "plan_s", "visit_rate_city_ms", "worklist_ms",
+                   "baseline_due_ms", "ratio", "integrity_ok"},
 }
 
 
@@ -38,4 +40,5 @@ def test_quick_bench_suite(base_settings: Settings, tmp_path: Path) -> None:
         assert keys <= set(data[section]), (section, sorted(data.get(section, {})))
     assert data["alarm_ingest"]["lost"] == 0 and data["dispatch"]["doubles"] == 0
     assert data["fanout"]["missed"] == 0 and data["city_day"]["unfinished"] == 0
+    assert data["care_lists"]["integrity_ok"]
     assert "| city_day | ok" in (tmp_path / "results.md").read_text()
